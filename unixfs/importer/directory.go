@@ -23,7 +23,7 @@ func (im *Importer) AddDirectory(entries []Entry) (Node, error) {
 	estimate := 0
 	seen := make(map[string]struct{}, len(entries))
 	for _, e := range entries {
-		if err := CheckName(e.Name); err != nil {
+		if err := unixfs.CheckName(e.Name); err != nil {
 			return Node{}, err
 		}
 		if _, dup := seen[e.Name]; dup {
@@ -42,19 +42,6 @@ func (im *Importer) AddDirectory(entries []Entry) (Node, error) {
 	slices.SortStableFunc(links, func(a, b dagpb.Link) int { return strings.Compare(a.Name, b.Name) })
 	fsd := unixfs.Data{Type: unixfs.TDirectory}
 	return im.putNode(&dagpb.Node{Links: links, Data: fsd.Encode()}, 0)
-}
-
-// CheckName rejects names that cannot be a directory entry.
-func CheckName(name string) error {
-	switch {
-	case name == "":
-		return fmt.Errorf("a directory entry has an empty name")
-	case name == "." || name == "..":
-		return fmt.Errorf("a directory entry may not be named %q", name)
-	case strings.ContainsAny(name, "/\x00"):
-		return fmt.Errorf("directory entry name %q contains a slash or NUL", name)
-	}
-	return nil
 }
 
 // shard is one node of a HAMT under construction: each slot is empty,

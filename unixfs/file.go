@@ -1,0 +1,231 @@
+package unixfs
+
+import (
+	"context"
+	"fmt"
+	"io"
+)
+
+// prefetch is how many sibling blocks a read fetches ahead, per level of
+// the tree. Fetches run concurrently, so hashing (and, over the network,
+// round trips) overlap.
+const prefetch = 16
+
+// ReadRange calls emit with the file's bytes from offset start up to end
+// (exclusive; end beyond the file means its end), in order. It fetches only
+// the blocks that hold bytes of the range, up to `prefetch` of them ahead
+// at each level of the tree. The slices passed to emit are only valid
+// during the call.
+func ReadRange(ctx context.Context, g Getter, file *Node, start, end uint64, emit func([]byte) error) error {
+	if !file.IsFile() {
+		return fmt.Errorf("%s is a %s: %w", file.CID, file.FS.Type, ErrNotFile)
+	}
+	size := file.FileSize()
+	end = min(end, size)
+	if start >= end {
+		return nil
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	return walkFile(ctx, g, file, 0, start, end, emit, 0)
+}
+
+// maxFileDepth bounds recursion through hostile DAGs.
+const maxFileDepth = 64
+
+// walkFile emits the bytes of node (which begins at file offset base)
+// that fall in [start, end).
+func walkFile(ctx context.Context, g Getter, n *Node, base, start, end uint64, emit func([]byte) error, depth int) error {
+	if depth > maxFileDepth {
+		return fmt.Errorf("%s: %w: file DAG nested too deep", n.CID, ErrInvalid)
+	}
+	if !n.IsFile() {
+		return fmt.Errorf("%s: %w: a file links to a %s", n.CID, ErrInvalid, n.FS.Type)
+	}
+	// A node's own data comes before its children's.
+	data := n.FS.Data
+	if len(data) > 0 && base < end && base+uint64(len(data)) > start {
+		lo := max(start, base) - base
+		hi := min(end, base+uint64(len(data))) - base
+		if err := emit(data[lo:hi]); err != nil {
+			return err
+		}
+	}
+	pos := base + uint64(len(data))
+
+	// The children that overlap the range.
+	type child struct {
+		i    int
+		base uint64
+	}
+	var want []child
+	for i, bs := range n.FS.BlockSizes {
+		if pos >= end {
+			break
+		}
+		if pos+bs > start {
+			want = append(want, child{i, pos})
+		}
+		pos += bs
+	}
+	if len(want) == 0 {
+		return nil
+	}
+
+	type result struct {
+		n   *Node
+		err error
+	}
+	fetch := func(i int) chan result {
+		ch := make(chan result, 1)
+		go func() {
+			c, err := Get(ctx, g, n.Links[i].Hash)
+			ch <- result{c, err}
+		}()
+		return ch
+	}
+	pending := make([]chan result, len(want))
+	for k := 0; k < len(want) && k < prefetch; k++ {
+		pending[k] = fetch(want[k].i)
+	}
+	for k, w := range want {
+		r := <-pending[k]
+		pending[k] = nil
+		if k+prefetch < len(want) {
+			pending[k+prefetch] = fetch(want[k+prefetch].i)
+		}
+		if r.err != nil {
+			return r.err
+		}
+		if got, declared := r.n.FileSize(), n.FS.BlockSizes[w.i]; got != declared {
+			return fmt.Errorf("%s: %w: child %s holds %d bytes but its parent says %d", n.CID, ErrInvalid, r.n.CID, got, declared)
+		}
+		if err := walkFile(ctx, g, r.n, w.base, start, end, emit, depth+1); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// File reads a UnixFS file: io.Reader, io.Seeker, io.ReaderAt and
+// io.WriterTo. Sequential reads stream through a prefetching walk; ReadAt
+// and reads after a Seek fetch only the blocks they touch.
+type File struct {
+	ctx  context.Context
+	g    Getter
+	node *Node
+	size int64
+	off  int64
+
+	// stream is the sequential reader started at streamOff, or nil.
+	stream    *io.PipeReader
+	streamOff int64
+	cancel    context.CancelFunc
+}
+
+// NewFile returns a reader of a file node.
+func NewFile(ctx context.Context, g Getter, n *Node) (*File, error) {
+	if !n.IsFile() {
+		return nil, fmt.Errorf("%s is a %s: %w", n.CID, n.FS.Type, ErrNotFile)
+	}
+	return &File{ctx: ctx, g: g, node: n, size: int64(n.FileSize())}, nil
+}
+
+// Size is the file's length in bytes.
+func (f *File) Size() int64 { return f.size }
+
+// Read reads sequentially, prefetching ahead.
+func (f *File) Read(p []byte) (int, error) {
+	if f.off >= f.size {
+		return 0, io.EOF
+	}
+	if f.stream == nil || f.streamOff != f.off {
+		f.stopStream()
+		f.startStream()
+	}
+	n, err := f.stream.Read(p)
+	f.off += int64(n)
+	f.streamOff = f.off
+	if err == io.EOF && f.off < f.size {
+		err = io.ErrUnexpectedEOF
+	}
+	return n, err
+}
+
+func (f *File) startStream() {
+	ctx, cancel := context.WithCancel(f.ctx)
+	pr, pw := io.Pipe()
+	start := uint64(f.off)
+	go func() {
+		err := ReadRange(ctx, f.g, f.node, start, uint64(f.size), func(b []byte) error {
+			_, err := pw.Write(b)
+			return err
+		})
+		pw.CloseWithError(err)
+	}()
+	f.stream, f.streamOff, f.cancel = pr, f.off, cancel
+}
+
+func (f *File) stopStream() {
+	if f.stream != nil {
+		f.cancel()
+		f.stream.Close()
+		f.stream = nil
+	}
+}
+
+// Seek sets the offset of the next Read.
+func (f *File) Seek(offset int64, whence int) (int64, error) {
+	switch whence {
+	case io.SeekStart:
+	case io.SeekCurrent:
+		offset += f.off
+	case io.SeekEnd:
+		offset += f.size
+	default:
+		return f.off, fmt.Errorf("seek: invalid whence %d", whence)
+	}
+	if offset < 0 {
+		return f.off, fmt.Errorf("seek: negative offset %d", offset)
+	}
+	f.off = offset
+	return offset, nil
+}
+
+// ReadAt reads len(p) bytes at off, fetching only the blocks it needs.
+func (f *File) ReadAt(p []byte, off int64) (int, error) {
+	if off < 0 {
+		return 0, fmt.Errorf("read at negative offset %d", off)
+	}
+	if off >= f.size {
+		return 0, io.EOF
+	}
+	n := 0
+	err := ReadRange(f.ctx, f.g, f.node, uint64(off), uint64(off)+uint64(len(p)), func(b []byte) error {
+		n += copy(p[n:], b)
+		return nil
+	})
+	if err == nil && n < len(p) {
+		err = io.EOF
+	}
+	return n, err
+}
+
+// WriteTo writes the rest of the file to w.
+func (f *File) WriteTo(w io.Writer) (int64, error) {
+	f.stopStream()
+	var n int64
+	err := ReadRange(f.ctx, f.g, f.node, uint64(f.off), uint64(f.size), func(b []byte) error {
+		m, err := w.Write(b)
+		n += int64(m)
+		return err
+	})
+	f.off += n
+	return n, err
+}
+
+// Close stops any prefetching.
+func (f *File) Close() error {
+	f.stopStream()
+	return nil
+}
