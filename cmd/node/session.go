@@ -1,0 +1,51 @@
+package main
+
+import (
+	"errors"
+
+	"node/blockstore"
+	"node/dag"
+	"node/pin"
+	"node/repo"
+)
+
+// session is an opened repository: the lock, the block store and the pins.
+type session struct {
+	repo   *repo.Repo
+	blocks blockstore.Store
+	pins   *pin.Pinner
+}
+
+// open opens the repository at $NODE_PATH, taking its lock.
+func (c *cli) open() (*session, error) {
+	root, err := repoPath()
+	if err != nil {
+		return nil, err
+	}
+	r, err := repo.Open(root)
+	if err != nil {
+		return nil, err
+	}
+	blocks, err := openBlockstore(r.BlocksDir())
+	if err != nil {
+		r.Close()
+		return nil, err
+	}
+	pins, err := pin.New(r.Datastore(), blocks, dag.Links)
+	if err != nil {
+		blocks.Close()
+		r.Close()
+		return nil, err
+	}
+	return &session{repo: r, blocks: blocks, pins: pins}, nil
+}
+
+func (s *session) close() error {
+	return errors.Join(s.blocks.Close(), s.repo.Close())
+}
+
+// openBlockstore opens the repository's block store: the pack store,
+// wrapped so every block read is checked against its hash.
+func openBlockstore(dir string) (blockstore.Store, error) {
+	return blockstore.OpenVerified(dir, blockstore.PackOptions{})
+}
