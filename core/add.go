@@ -41,6 +41,8 @@ type Pinner interface {
 	// PinLock holds off garbage collection until unlock is called.
 	PinLock(ctx context.Context) (unlock func(), err error)
 	PinRecursive(ctx context.Context, c cid.Cid) error
+	// PinImported pins a DAG just written whole, without walking it.
+	PinImported(ctx context.Context, c cid.Cid) error
 }
 
 // discard is the Putter of --only-hash.
@@ -130,7 +132,7 @@ func Add(ctx context.Context, store blockstore.Store, pins Pinner, req AddReques
 	}
 	if req.Pin {
 		for _, r := range roots {
-			if err := pins.PinRecursive(ctx, r); err != nil {
+			if err := pins.PinImported(ctx, r); err != nil {
 				return nil, fmt.Errorf("pinning %s: %w", r, err)
 			}
 		}
