@@ -6,8 +6,10 @@
 // reference IPFS implementation writes it: links first, in the order given
 // (callers sort them by name), each with its Name and Tsize fields present,
 // then Data if it is non-nil. Decoding is strict: fields out of order,
-// repeated, unknown, or with the wrong wire type are errors, so a block
-// decodes to exactly one node and re-encodes to the same bytes.
+// repeated, unknown, or with the wrong wire type are errors. A decoded node
+// re-encodes to the same meaning, though not always the same bytes (links
+// written without Name or Tsize, non-minimal varints); blocks are always
+// kept as received, so this never changes a CID.
 //
 //	n, err := dagpb.Decode(block)
 //	for _, l := range n.Links { ... l.Hash, l.Name, l.Tsize ... }

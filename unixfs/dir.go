@@ -40,7 +40,7 @@ func Each(ctx context.Context, g Getter, dir *Node, fn func(DirEntry) error) err
 		}
 		return nil
 	case THAMTShard:
-		return eachShard(ctx, g, dir, 0, fn)
+		return eachShard(ctx, g, dir, 0, map[string]bool{string(dir.CID.Hash()): true}, fn)
 	}
 	return fmt.Errorf("%s is a %s: %w", dir.CID, dir.FS.Type, ErrNotDir)
 }
@@ -49,7 +49,11 @@ func Each(ctx context.Context, g Getter, dir *Node, fn func(DirEntry) error) err
 // 64 levels even at fanout 2.
 const maxHAMTDepth = 64
 
-func eachShard(ctx context.Context, g Getter, shard *Node, depth int, fn func(DirEntry) error) error {
+// seen holds the multihashes of the shards visited. In a valid HAMT each
+// shard holds the names of its own hash prefix, so none is linked twice;
+// a hostile DAG linking one shard from many slots would otherwise be
+// walked exponentially often.
+func eachShard(ctx context.Context, g Getter, shard *Node, depth int, seen map[string]bool, fn func(DirEntry) error) error {
 	if depth >= maxHAMTDepth {
 		return fmt.Errorf("%s: %w: HAMT nested too deep", shard.CID, ErrInvalid)
 	}
@@ -59,6 +63,10 @@ func eachShard(ctx context.Context, g Getter, shard *Node, depth int, fn func(Di
 		case len(l.Name) < prefix:
 			return fmt.Errorf("%s: %w: HAMT link name %q is shorter than its prefix", shard.CID, ErrInvalid, l.Name)
 		case len(l.Name) == prefix:
+			if seen[string(l.Hash.Hash())] {
+				return fmt.Errorf("%s: %w: HAMT shard %s is linked twice", shard.CID, ErrInvalid, l.Hash)
+			}
+			seen[string(l.Hash.Hash())] = true
 			child, err := Get(ctx, g, l.Hash)
 			if err != nil {
 				return err
@@ -66,7 +74,7 @@ func eachShard(ctx context.Context, g Getter, shard *Node, depth int, fn func(Di
 			if child.FS.Type != THAMTShard {
 				return fmt.Errorf("%s: %w: HAMT child %s is a %s", shard.CID, ErrInvalid, l.Hash, child.FS.Type)
 			}
-			if err := eachShard(ctx, g, child, depth+1, fn); err != nil {
+			if err := eachShard(ctx, g, child, depth+1, seen, fn); err != nil {
 				return err
 			}
 		default:
@@ -105,11 +113,13 @@ func lookupShard(ctx context.Context, g Getter, shard *Node, name string, hash [
 	var sub *dagpb.Link
 	for i := range shard.Links {
 		l := &shard.Links[i]
+		// The child-shard case comes first: with an empty name both
+		// cases match, and a child shard is not an entry.
 		switch l.Name {
-		case prefix + name:
-			return DirEntry{Name: name, CID: l.Hash, Tsize: l.Tsize}, nil
 		case prefix:
 			sub = l
+		case prefix + name:
+			return DirEntry{Name: name, CID: l.Hash, Tsize: l.Tsize}, nil
 		}
 	}
 	if sub == nil {
@@ -145,4 +155,3 @@ func Resolve(ctx context.Context, g Getter, root cid.Cid, segments []string) (*N
 	}
 	return n, nil
 }
-

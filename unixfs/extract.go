@@ -126,4 +126,3 @@ func (x *extractor) write(root *os.Root, name string, n *Node, shown string) err
 		return fmt.Errorf("cannot write %s: it is a %s", shown, n.FS.Type)
 	}
 }
-

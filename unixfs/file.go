@@ -63,7 +63,10 @@ func walkFile(ctx context.Context, g Getter, n *Node, base, start, end uint64, e
 		if pos >= end {
 			break
 		}
-		if pos+bs > start {
+		// A child holding no bytes overlaps no range: fetching it would
+		// only cost a round trip, and hostile DAGs can share empty
+		// children millions of times over.
+		if bs > 0 && pos+bs > start {
 			want = append(want, child{i, pos})
 		}
 		pos += bs

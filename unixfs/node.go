@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/bits"
 	"strings"
 
 	"github.com/ipfs/go-cid"
@@ -67,6 +68,19 @@ func (n *Node) check() error {
 	case TFile, TRaw:
 		if len(n.Links) != len(n.FS.BlockSizes) {
 			return fmt.Errorf("%w: file node has %d links but %d block sizes", ErrInvalid, len(n.Links), len(n.FS.BlockSizes))
+		}
+		// Readers place each child's bytes by the sizes: they must add up,
+		// or a child that holds less than its filesize says would shift
+		// the bytes after it.
+		held := uint64(len(n.FS.Data))
+		for _, s := range n.FS.BlockSizes {
+			var carry uint64
+			if held, carry = bits.Add64(held, s, 0); carry != 0 {
+				return fmt.Errorf("%w: file node's block sizes overflow", ErrInvalid)
+			}
+		}
+		if n.FS.HasFileSize && n.FS.FileSize != held {
+			return fmt.Errorf("%w: file node's filesize is %d but its data and block sizes add up to %d", ErrInvalid, n.FS.FileSize, held)
 		}
 	case THAMTShard:
 		if _, err := fanoutBits(n.FS.Fanout); err != nil {

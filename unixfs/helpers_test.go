@@ -1,0 +1,149 @@
+package unixfs_test
+
+import (
+	"bytes"
+	"context"
+	"math/rand/v2"
+	"sync"
+	"testing"
+
+	"github.com/ipfs/go-cid"
+	"github.com/multiformats/go-multihash"
+
+	"node/blockstore"
+	"node/dagpb"
+	"node/unixfs"
+	"node/unixfs/importer"
+)
+
+// countingGetter records every CID fetched through it.
+type countingGetter struct {
+	g unixfs.Getter
+
+	mu  sync.Mutex // guards got
+	got []cid.Cid
+}
+
+func (c *countingGetter) Get(ctx context.Context, k cid.Cid) ([]byte, error) {
+	c.mu.Lock()
+	c.got = append(c.got, k)
+	c.mu.Unlock()
+	return c.g.Get(ctx, k)
+}
+
+// take returns the CIDs fetched since the last call and forgets them.
+func (c *countingGetter) take() []cid.Cid {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	got := c.got
+	c.got = nil
+	return got
+}
+
+// sameCIDs reports whether got and want hold the same CIDs, each as often,
+// in any order.
+func sameCIDs(got, want []cid.Cid) bool {
+	if len(got) != len(want) {
+		return false
+	}
+	count := map[cid.Cid]int{}
+	for _, c := range want {
+		count[c]++
+	}
+	for _, c := range got {
+		count[c]--
+		if count[c] < 0 {
+			return false
+		}
+	}
+	return true
+}
+
+func randomBytes(seed uint64, n int) []byte {
+	r := rand.New(rand.NewPCG(seed, 0x5eed))
+	b := make([]byte, n)
+	for i := range b {
+		b[i] = byte(r.Uint32())
+	}
+	return b
+}
+
+// importFile imports data with the real importer into store.
+func importFile(t testing.TB, store *blockstore.Memory, o importer.Options, data []byte) importer.Node {
+	t.Helper()
+	im, err := importer.New(context.Background(), o, store)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, err := im.AddFile(context.Background(), bytes.NewReader(data))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := im.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+// putPB stores a hand-made dag-pb node under its CIDv0.
+func putPB(t testing.TB, store *blockstore.Memory, n *dagpb.Node) cid.Cid {
+	t.Helper()
+	return putBlock(t, store, cid.DagProtobuf, dagpb.Encode(n))
+}
+
+// putRaw stores a raw block under its CIDv1.
+func putRaw(t testing.TB, store *blockstore.Memory, data []byte) cid.Cid {
+	t.Helper()
+	return putBlock(t, store, cid.Raw, data)
+}
+
+func putBlock(t testing.TB, store *blockstore.Memory, codec uint64, data []byte) cid.Cid {
+	t.Helper()
+	mh, err := multihash.Sum(data, multihash.SHA2_256, -1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := cid.NewCidV1(codec, mh)
+	if codec == cid.DagProtobuf {
+		c = cid.NewCidV0(mh)
+	}
+	if err := store.Put(context.Background(), blockstore.Block{CID: c, Data: data}); err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// fileNode is a hand-made UnixFS file node.
+func fileNode(data []byte, fileSize *uint64, children []cid.Cid, sizes []uint64) *dagpb.Node {
+	fsd := unixfs.Data{Type: unixfs.TFile, Data: data, BlockSizes: sizes}
+	if fileSize != nil {
+		fsd.FileSize, fsd.HasFileSize = *fileSize, true
+	}
+	n := &dagpb.Node{Data: fsd.Encode()}
+	for _, c := range children {
+		n.Links = append(n.Links, dagpb.Link{Hash: c})
+	}
+	return n
+}
+
+func u64(v uint64) *uint64 { return &v }
+
+// dirNode is a hand-made plain UnixFS directory, links in the order given.
+func dirNode(links ...dagpb.Link) *dagpb.Node {
+	fsd := unixfs.Data{Type: unixfs.TDirectory}
+	return &dagpb.Node{Links: links, Data: fsd.Encode()}
+}
+
+func symlinkNode(target string) *dagpb.Node {
+	fsd := unixfs.Data{Type: unixfs.TSymlink, Data: []byte(target)}
+	return &dagpb.Node{Data: fsd.Encode()}
+}
+
+func mustGet(t testing.TB, g unixfs.Getter, c cid.Cid) *unixfs.Node {
+	t.Helper()
+	n, err := unixfs.Get(context.Background(), g, c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
