@@ -27,7 +27,7 @@ func (c *cli) newBar(enabled bool, total int64, what string) *bar {
 		progressbar.OptionShowElapsedTimeOnFinish(),
 		progressbar.OptionThrottle(100*time.Millisecond),
 		progressbar.OptionClearOnFinish(),
-		progressbar.OptionFullWidth(),
+		progressbar.OptionSetWidth(30),
 	)}
 }
 

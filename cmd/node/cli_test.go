@@ -442,3 +442,46 @@ func TestDagExportImport(t *testing.T) {
 		t.Fatalf("re-export differs (%v)", err)
 	}
 }
+
+// TestProgressBar: on a terminal (a pty made by script(1)) add and get show
+// a progress bar with a percentage; with stderr not a terminal they print
+// nothing to it, and -Q prints only the root.
+func TestProgressBar(t *testing.T) {
+	script, err := exec.LookPath("script")
+	if err != nil {
+		t.Skip("script(1) is not installed: cannot run the node on a pseudo-terminal")
+	}
+	r := newRepo(t)
+	file := filepath.Join(t.TempDir(), "big")
+	if err := os.WriteFile(file, randomBytes(3, 64<<20), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	onTTY := func(args string) string {
+		c := exec.Command(script, "-qec", nodeBin+" "+args, "/dev/null")
+		c.Env = append(os.Environ(), "NODE_PATH="+r.path)
+		out, err := c.Output()
+		if err != nil {
+			t.Fatalf("%s on a terminal: %v\n%s", args, err, out)
+		}
+		return string(out)
+	}
+	out := onTTY("add " + file)
+	if !strings.Contains(out, "adding") || !strings.Contains(out, "%") {
+		t.Fatalf("add on a terminal showed no progress bar:\n%q", out)
+	}
+	i := strings.Index(out, "added ")
+	if i < 0 {
+		t.Fatalf("add on a terminal printed no \"added\" line:\n%q", out)
+	}
+	root := strings.Fields(out[i:])[1]
+	if out := onTTY("get -o " + filepath.Join(t.TempDir(), "x") + " " + root); !strings.Contains(out, "getting") || !strings.Contains(out, "%") {
+		t.Fatalf("get on a terminal showed no progress bar:\n%q", out)
+	}
+	if out := onTTY("add -Q " + file); strings.TrimSpace(out) != root {
+		t.Fatalf("add -Q on a terminal printed %q, want only %s", out, root)
+	}
+	stdout, stderr, err := r.run(nil, "add", file)
+	if err != nil || stderr != "" || !strings.HasPrefix(stdout, "added "+root) {
+		t.Fatalf("add without a terminal: stderr %q, stdout %q, %v", stderr, stdout, err)
+	}
+}
