@@ -144,7 +144,12 @@ func (c *cli) repoCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(c.stderr, "removed %d blocks, freed %d bytes\n", len(res.Removed), res.Freed)
+			// Deleting marks blocks gone; compaction gives the space back.
+			cs, err := s.blocks.Compact(cmd.Context())
+			if err != nil {
+				return fmt.Errorf("removed %d blocks, but compacting the packs failed: %w", len(res.Removed), err)
+			}
+			fmt.Fprintf(c.stderr, "removed %d blocks (%d bytes); compaction returned %d bytes to the disk\n", len(res.Removed), res.Freed, cs.FreedBytes)
 			return nil
 		},
 	}
