@@ -10,6 +10,8 @@ import (
 
 	"github.com/ipfs/go-cid"
 
+	"google.golang.org/protobuf/encoding/protowire"
+
 	"node/blockstore"
 	"node/dagpb"
 	"node/unixfs"
@@ -78,13 +80,12 @@ func (im *Importer) chunks(ctx context.Context, r io.Reader, emit func(leaf) err
 	}
 	if eof {
 		// Zero or one chunk: no pipeline needed.
-		l := im.makeLeaf(first)
-		return emit(l)
+		return emit(im.makeLeaf(first))
 	}
 
 	workers := max(runtime.GOMAXPROCS(0), 1)
 	type job struct {
-		buf  *[]byte
+		c    chunk
 		done chan leaf
 	}
 	ctx, cancel := context.WithCancel(ctx)
@@ -95,7 +96,7 @@ func (im *Importer) chunks(ctx context.Context, r io.Reader, emit func(leaf) err
 	for range workers {
 		wg.Go(func() {
 			for j := range work {
-				j.done <- im.makeLeaf(j.buf)
+				j.done <- im.makeLeaf(j.c)
 			}
 		})
 	}
@@ -106,9 +107,9 @@ func (im *Importer) chunks(ctx context.Context, r io.Reader, emit func(leaf) err
 	go func() {
 		defer close(ordered)
 		defer close(work)
-		buf := first
+		c := first
 		for {
-			j := job{buf: buf, done: make(chan leaf, 1)}
+			j := job{c: c, done: make(chan leaf, 1)}
 			select {
 			case ordered <- j:
 			case <-ctx.Done():
@@ -118,12 +119,12 @@ func (im *Importer) chunks(ctx context.Context, r io.Reader, emit func(leaf) err
 			if eof {
 				return
 			}
-			buf, eof, readErr = im.readChunk(r)
+			c, eof, readErr = im.readChunk(r)
 			if readErr != nil {
 				return
 			}
-			if eof && len(*buf) == 0 {
-				putBuf(buf)
+			if eof && c.n == 0 {
+				putBuf(c.mem)
 				return
 			}
 		}
@@ -149,36 +150,75 @@ func (im *Importer) chunks(ctx context.Context, r io.Reader, emit func(leaf) err
 	return ctx.Err()
 }
 
+// A chunk's bytes sit in a pooled buffer after leafHeadroom bytes and
+// before leafTailroom bytes, so that a dag-pb leaf can be framed around
+// them in place, without copying the chunk.
+const (
+	leafHeadroom = 32 // 0x0a len 0x08 0x02 0x12 len: at most 1+10+2+1+10 bytes
+	leafTailroom = 16 // 0x18 filesize: at most 1+10 bytes
+)
+
+// chunk is n bytes of input in a pooled buffer.
+type chunk struct {
+	mem *[]byte
+	n   int
+}
+
+func (c chunk) data() []byte { return (*c.mem)[leafHeadroom : leafHeadroom+c.n] }
+
 // readChunk reads one chunk. eof reports that r has no more data after it.
 // The chunk is empty only when r was empty.
-func (im *Importer) readChunk(r io.Reader) (buf *[]byte, eof bool, err error) {
-	buf = getBuf(im.opts.ChunkSize)
-	n, err := io.ReadFull(r, *buf)
-	*buf = (*buf)[:n]
+func (im *Importer) readChunk(r io.Reader) (c chunk, eof bool, err error) {
+	c.mem = getBuf(leafHeadroom + im.opts.ChunkSize + leafTailroom)
+	c.n, err = io.ReadFull(r, (*c.mem)[leafHeadroom:leafHeadroom+im.opts.ChunkSize])
 	switch {
 	case err == nil:
-		return buf, false, nil
+		return c, false, nil
 	case errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF):
-		return buf, true, nil
+		return c, true, nil
 	default:
-		putBuf(buf)
-		return nil, false, fmt.Errorf("reading input: %w", err)
+		putBuf(c.mem)
+		return chunk{}, false, fmt.Errorf("reading input: %w", err)
 	}
 }
 
-// makeLeaf turns a chunk into a leaf block.
-func (im *Importer) makeLeaf(buf *[]byte) leaf {
-	data := *buf
+// makeLeaf turns a chunk into a leaf block, in place: the block's bytes
+// are the chunk's buffer, recycled once the block is written.
+func (im *Importer) makeLeaf(c chunk) leaf {
 	if im.opts.RawLeaves {
-		return leaf{block: blockstore.Block{CID: im.opts.rawCID(data), Data: data}, fileSize: uint64(len(data)), buf: buf}
+		data := c.data()
+		return leaf{block: blockstore.Block{CID: im.opts.rawCID(data), Data: data}, fileSize: uint64(c.n), buf: c.mem}
 	}
-	fsd := unixfs.Data{Type: unixfs.TFile, FileSize: uint64(len(data)), HasFileSize: true}
-	if len(data) > 0 {
-		fsd.Data = data
+	block := frameLeaf(*c.mem, c.n)
+	return leaf{block: blockstore.Block{CID: im.opts.nodeCID(block), Data: block}, fileSize: uint64(c.n), buf: c.mem}
+}
+
+// frameLeaf writes the dag-pb and UnixFS framing of a file leaf around the
+// n chunk bytes at mem[leafHeadroom:] and returns the encoded block, the
+// same bytes as dagpb.Encode(&dagpb.Node{Data: unixfs.Data{Type: TFile,
+// Data: chunk, filesize: n}.Encode()}).
+func frameLeaf(mem []byte, n int) []byte {
+	size := uint64(n)
+	// UnixFS Data: 0x08 0x02 [0x12 varint(n) chunk] 0x18 varint(n)
+	inner := 2 + 1 + protowire.SizeVarint(size)
+	var head [leafHeadroom]byte
+	h := head[:0]
+	if n > 0 {
+		inner += 1 + protowire.SizeVarint(size) + n
 	}
-	block := dagpb.Encode(&dagpb.Node{Data: fsd.Encode()})
-	putBuf(buf)
-	return leaf{block: blockstore.Block{CID: im.opts.nodeCID(block), Data: block}, fileSize: uint64(len(data))}
+	h = protowire.AppendTag(h, 1, protowire.BytesType) // PBNode.Data
+	h = protowire.AppendVarint(h, uint64(inner))
+	h = append(h, 0x08, byte(unixfs.TFile)) // Type
+	if n > 0 {
+		h = protowire.AppendTag(h, 2, protowire.BytesType)
+		h = protowire.AppendVarint(h, size)
+	}
+	start := leafHeadroom - len(h)
+	copy(mem[start:], h)
+	tail := mem[leafHeadroom+n : leafHeadroom+n]
+	tail = protowire.AppendTag(tail, 3, protowire.VarintType)
+	tail = protowire.AppendVarint(tail, size)
+	return mem[start : leafHeadroom+n+len(tail)]
 }
 
 // putNode encodes a dag-pb node, queues it for writing and returns its link.
