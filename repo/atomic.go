@@ -1,6 +1,7 @@
 package repo
 
 import (
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -102,4 +103,15 @@ func removeTempFiles(dir string) error {
 		}
 	}
 	return nil
+}
+
+// readFileLimit reads at most limit+1 bytes of a file, so that a caller
+// can tell an oversized file without reading all of it.
+func readFileLimit(path string, limit int64) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	return io.ReadAll(io.LimitReader(f, limit+1))
 }

@@ -1,8 +1,9 @@
 package repo
 
 import (
+	"errors"
 	"fmt"
-	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
@@ -55,15 +56,10 @@ func (d *Datastore) Get(key string) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	f, err := os.Open(p)
-	if err != nil {
-		if os.IsNotExist(err) {
-			return nil, fmt.Errorf("datastore key %q: %w", key, ErrNotFound)
-		}
-		return nil, ioError("read datastore value", p, err)
+	v, err := readFileLimit(p, MaxValueSize)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("datastore key %q: %w", key, ErrNotFound)
 	}
-	defer f.Close()
-	v, err := io.ReadAll(io.LimitReader(f, MaxValueSize+1))
 	if err != nil {
 		return nil, ioError("read datastore value", p, err)
 	}

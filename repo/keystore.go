@@ -3,7 +3,7 @@ package repo
 import (
 	"errors"
 	"fmt"
-	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
@@ -97,15 +97,10 @@ func (k *Keystore) Get(name string) (crypto.PrivKey, error) {
 	if err != nil {
 		return nil, err
 	}
-	f, err := os.Open(p)
-	if err != nil {
-		if os.IsNotExist(err) {
-			return nil, fmt.Errorf("no key named %q (see `node key list`): %w", name, ErrNoSuchKey)
-		}
-		return nil, ioError("read key", p, err)
+	data, err := readFileLimit(p, maxKeyFileSize)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("no key named %q (see `node key list`): %w", name, ErrNoSuchKey)
 	}
-	defer f.Close()
-	data, err := io.ReadAll(io.LimitReader(f, maxKeyFileSize+1))
 	if err != nil {
 		return nil, ioError("read key", p, err)
 	}

@@ -20,17 +20,14 @@ func (c *cli) blockCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			s, err := c.open()
-			if err != nil {
+			return c.withRepo(func(s *session) error {
+				data, err := s.blocks.Get(cmd.Context(), id)
+				if err != nil {
+					return err
+				}
+				_, err = c.stdout.Write(data)
 				return err
-			}
-			defer s.close()
-			data, err := s.blocks.Get(cmd.Context(), id)
-			if err != nil {
-				return err
-			}
-			_, err = c.stdout.Write(data)
-			return err
+			})
 		},
 	}
 
@@ -56,17 +53,14 @@ func (c *cli) blockCmd() *cobra.Command {
 				defer f.Close()
 				in = f
 			}
-			s, err := c.open()
-			if err != nil {
-				return err
-			}
-			defer s.close()
-			id, err := core.BlockPut(cmd.Context(), s.blocks, in, codecNum, mh, version)
-			if err != nil {
-				return err
-			}
-			fmt.Fprintln(c.stdout, id)
-			return nil
+			return c.withRepo(func(s *session) error {
+				id, err := core.BlockPut(cmd.Context(), s.blocks, in, codecNum, mh, version)
+				if err != nil {
+					return err
+				}
+				fmt.Fprintln(c.stdout, id)
+				return nil
+			})
 		},
 	}
 	put.Flags().StringVar(&codec, "cid-codec", "raw", "codec of the block: raw, dag-pb, dag-cbor or dag-json")
@@ -80,17 +74,14 @@ func (c *cli) blockCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			s, err := c.open()
-			if err != nil {
-				return err
-			}
-			defer s.close()
-			n, err := s.blocks.Size(cmd.Context(), id)
-			if err != nil {
-				return err
-			}
-			fmt.Fprintf(c.stdout, "Key: %s\nSize: %d\n", id, n)
-			return nil
+			return c.withRepo(func(s *session) error {
+				n, err := s.blocks.Size(cmd.Context(), id)
+				if err != nil {
+					return err
+				}
+				fmt.Fprintf(c.stdout, "Key: %s\nSize: %d\n", id, n)
+				return nil
+			})
 		},
 	}
 
@@ -98,28 +89,25 @@ func (c *cli) blockCmd() *cobra.Command {
 	rm := &cobra.Command{
 		Use: "rm CID...", Short: "Remove blocks (pinned blocks are refused)", Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			s, err := c.open()
-			if err != nil {
-				return err
-			}
-			defer s.close()
-			failed := 0
-			for _, a := range args {
-				id, err := core.ParseCID(a)
-				if err == nil {
-					err = core.BlockRemove(cmd.Context(), s.blocks, s.pins, id, force)
+			return c.withRepo(func(s *session) error {
+				failed := 0
+				for _, a := range args {
+					id, err := core.ParseCID(a)
+					if err == nil {
+						err = core.BlockRemove(cmd.Context(), s.blocks, s.pins, id, force)
+					}
+					if err != nil {
+						fmt.Fprintf(c.stderr, "cannot remove %s: %v\n", a, err)
+						failed++
+						continue
+					}
+					fmt.Fprintln(c.stdout, "removed", id)
 				}
-				if err != nil {
-					fmt.Fprintf(c.stderr, "cannot remove %s: %v\n", a, err)
-					failed++
-					continue
+				if failed > 0 {
+					return fmt.Errorf("%d of %d blocks were not removed", failed, len(args))
 				}
-				fmt.Fprintln(c.stdout, "removed", id)
-			}
-			if failed > 0 {
-				return fmt.Errorf("%d of %d blocks were not removed", failed, len(args))
-			}
-			return nil
+				return nil
+			})
 		},
 	}
 	rm.Flags().BoolVarP(&force, "force", "f", false, "do not fail on blocks that are not stored")
@@ -136,50 +124,44 @@ func (c *cli) dagCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			s, err := c.open()
-			if err != nil {
-				return err
-			}
-			defer s.close()
-			return core.Export(cmd.Context(), s.blocks, id, c.stdout)
+			return c.withRepo(func(s *session) error {
+				return core.Export(cmd.Context(), s.blocks, id, c.stdout)
+			})
 		},
 	}
 	var pinRoots bool
 	imp := &cobra.Command{
 		Use: "import FILE...", Short: "Store the blocks of CAR files and pin their roots", Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			s, err := c.open()
-			if err != nil {
-				return err
-			}
-			defer s.close()
-			failed := false
-			for _, name := range args {
-				f, err := os.Open(name)
-				if err != nil {
-					return err
-				}
-				res, err := core.Import(cmd.Context(), s.blocks, s.pins, f, pinRoots)
-				f.Close()
-				if err != nil {
-					return fmt.Errorf("importing %s: %w (%d blocks stored before the error; none pinned)", name, err, res.Blocks)
-				}
-				for _, r := range res.Roots {
-					if why, bad := res.Unpinned[r]; bad {
-						fmt.Fprintf(c.stderr, "root %s of %s was not pinned: %v\n", r, name, why)
-						failed = true
-						continue
+			return c.withRepo(func(s *session) error {
+				failed := false
+				for _, name := range args {
+					f, err := os.Open(name)
+					if err != nil {
+						return err
 					}
-					if pinRoots {
-						fmt.Fprintf(c.stdout, "pinned root %s\n", r)
+					res, err := core.Import(cmd.Context(), s.blocks, s.pins, f, pinRoots)
+					f.Close()
+					if err != nil {
+						return fmt.Errorf("importing %s: %w (%d blocks stored before the error; none pinned)", name, err, res.Blocks)
 					}
+					for _, r := range res.Roots {
+						if why, bad := res.Unpinned[r]; bad {
+							fmt.Fprintf(c.stderr, "root %s of %s was not pinned: %v\n", r, name, why)
+							failed = true
+							continue
+						}
+						if pinRoots {
+							fmt.Fprintf(c.stdout, "pinned root %s\n", r)
+						}
+					}
+					fmt.Fprintf(c.stdout, "imported %d blocks from %s\n", res.Blocks, name)
 				}
-				fmt.Fprintf(c.stdout, "imported %d blocks from %s\n", res.Blocks, name)
-			}
-			if failed {
-				return fmt.Errorf("some roots were not pinned because their DAGs are incomplete")
-			}
-			return nil
+				if failed {
+					return fmt.Errorf("some roots were not pinned because their DAGs are incomplete")
+				}
+				return nil
+			})
 		},
 	}
 	imp.Flags().BoolVar(&pinRoots, "pin-roots", true, "pin the roots named in the CAR header")

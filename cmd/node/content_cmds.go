@@ -144,12 +144,9 @@ func (c *cli) catCmd() *cobra.Command {
 		Long:  "PATH is CID, CID/sub/path or /ipfs/CID/sub/path. Only the blocks holding the asked range are read.",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			s, err := c.open()
-			if err != nil {
-				return err
-			}
-			defer s.close()
-			return core.Cat(cmd.Context(), s.blocks, args[0], offset, length, c.stdout)
+			return c.withRepo(func(s *session) error {
+				return core.Cat(cmd.Context(), s.blocks, args[0], offset, length, c.stdout)
+			})
 		},
 	}
 	cmd.Flags().Int64VarP(&offset, "offset", "o", 0, "byte offset to start at")
@@ -167,36 +164,33 @@ func (c *cli) getCmd() *cobra.Command {
 segment, or the CID). Entries whose names could escape OUT are refused.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			s, err := c.open()
-			if err != nil {
-				return err
-			}
-			defer s.close()
-			if out == "" {
-				p, err := ipath.Parse(args[0])
+			return c.withRepo(func(s *session) error {
+				if out == "" {
+					p, err := ipath.Parse(args[0])
+					if err != nil {
+						return err
+					}
+					out = p.CID.String()
+					if p.Namespace == "ipns" {
+						out = p.Name
+					}
+					if len(p.Segments) > 0 {
+						out = p.Segments[len(p.Segments)-1]
+					}
+				}
+				total, err := core.TotalSize(cmd.Context(), s.blocks, args[0])
 				if err != nil {
 					return err
 				}
-				out = p.CID.String()
-				if p.Namespace == "ipns" {
-					out = p.Name
+				bar := c.newBar(progress, total, "getting")
+				defer bar.finish()
+				if err := core.Get(cmd.Context(), s.blocks, args[0], out, bar.add); err != nil {
+					return err
 				}
-				if len(p.Segments) > 0 {
-					out = p.Segments[len(p.Segments)-1]
-				}
-			}
-			total, err := core.TotalSize(cmd.Context(), s.blocks, args[0])
-			if err != nil {
-				return err
-			}
-			bar := c.newBar(progress, total, "getting")
-			defer bar.finish()
-			if err := core.Get(cmd.Context(), s.blocks, args[0], out, bar.add); err != nil {
-				return err
-			}
-			bar.finish()
-			fmt.Fprintf(c.stderr, "saved %s to %s\n", args[0], out)
-			return nil
+				bar.finish()
+				fmt.Fprintf(c.stderr, "saved %s to %s\n", args[0], out)
+				return nil
+			})
 		},
 	}
 	cmd.Flags().StringVarP(&out, "output", "o", "", "where to write (must not exist)")
@@ -210,24 +204,21 @@ func (c *cli) lsCmd() *cobra.Command {
 		Short: "List a directory: CID, size and name of each entry",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			s, err := c.open()
-			if err != nil {
-				return err
-			}
-			defer s.close()
-			entries, err := core.Ls(cmd.Context(), s.blocks, args[0])
-			if err != nil {
-				return err
-			}
-			tw := tabwriter.NewWriter(c.stdout, 1, 8, 1, ' ', 0)
-			for _, e := range entries {
-				name, size := e.Name, fmt.Sprint(e.Size)
-				if e.Type == unixfs.TDirectory || e.Type == unixfs.THAMTShard {
-					name, size = name+"/", "-"
+			return c.withRepo(func(s *session) error {
+				entries, err := core.Ls(cmd.Context(), s.blocks, args[0])
+				if err != nil {
+					return err
 				}
-				fmt.Fprintf(tw, "%s\t%s\t%s\n", e.CID, size, name)
-			}
-			return tw.Flush()
+				tw := tabwriter.NewWriter(c.stdout, 1, 8, 1, ' ', 0)
+				for _, e := range entries {
+					name, size := e.Name, fmt.Sprint(e.Size)
+					if e.Type == unixfs.TDirectory || e.Type == unixfs.THAMTShard {
+						name, size = name+"/", "-"
+					}
+					fmt.Fprintf(tw, "%s\t%s\t%s\n", e.CID, size, name)
+				}
+				return tw.Flush()
+			})
 		},
 	}
 }

@@ -18,31 +18,28 @@ func (c *cli) pinCmd() *cobra.Command {
 	add := &cobra.Command{
 		Use: "add PATH...", Short: "Pin content (recursively by default)", Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			s, err := c.open()
-			if err != nil {
-				return err
-			}
-			defer s.close()
-			for _, a := range args {
-				n, err := core.Resolve(cmd.Context(), s.blocks, a)
-				if err != nil {
-					return err
+			return c.withRepo(func(s *session) error {
+				for _, a := range args {
+					n, err := core.Resolve(cmd.Context(), s.blocks, a)
+					if err != nil {
+						return err
+					}
+					if recursive {
+						err = s.pins.PinRecursive(cmd.Context(), n.CID)
+					} else {
+						err = s.pins.PinDirect(cmd.Context(), n.CID)
+					}
+					if err != nil {
+						return err
+					}
+					kind := "recursively"
+					if !recursive {
+						kind = "directly"
+					}
+					fmt.Fprintf(c.stdout, "pinned %s %s\n", n.CID, kind)
 				}
-				if recursive {
-					err = s.pins.PinRecursive(cmd.Context(), n.CID)
-				} else {
-					err = s.pins.PinDirect(cmd.Context(), n.CID)
-				}
-				if err != nil {
-					return err
-				}
-				kind := "recursively"
-				if !recursive {
-					kind = "directly"
-				}
-				fmt.Fprintf(c.stdout, "pinned %s %s\n", n.CID, kind)
-			}
-			return nil
+				return nil
+			})
 		},
 	}
 	add.Flags().BoolVarP(&recursive, "recursive", "r", true, "pin the whole DAG (false: only the block)")
@@ -51,26 +48,23 @@ func (c *cli) pinCmd() *cobra.Command {
 	rm := &cobra.Command{
 		Use: "rm PATH...", Short: "Unpin content", Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			s, err := c.open()
-			if err != nil {
-				return err
-			}
-			defer s.close()
-			for _, a := range args {
-				id, err := core.ParseCID(a)
-				if err != nil {
-					n, rerr := core.Resolve(cmd.Context(), s.blocks, a)
-					if rerr != nil {
+			return c.withRepo(func(s *session) error {
+				for _, a := range args {
+					id, err := core.ParseCID(a)
+					if err != nil {
+						n, rerr := core.Resolve(cmd.Context(), s.blocks, a)
+						if rerr != nil {
+							return err
+						}
+						id = n.CID
+					}
+					if err := s.pins.Unpin(cmd.Context(), id, rmRecursive); err != nil {
 						return err
 					}
-					id = n.CID
+					fmt.Fprintf(c.stdout, "unpinned %s\n", id)
 				}
-				if err := s.pins.Unpin(cmd.Context(), id, rmRecursive); err != nil {
-					return err
-				}
-				fmt.Fprintf(c.stdout, "unpinned %s\n", id)
-			}
-			return nil
+				return nil
+			})
 		},
 	}
 	rm.Flags().BoolVarP(&rmRecursive, "recursive", "r", true, "remove a recursive pin (false: a direct pin)")
@@ -84,38 +78,35 @@ func (c *cli) pinCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			s, err := c.open()
-			if err != nil {
-				return err
-			}
-			defer s.close()
-			var pins []pin.Pin
-			if len(args) > 0 {
-				for _, a := range args {
-					id, err := core.ParseCID(a)
-					if err != nil {
-						return err
+			return c.withRepo(func(s *session) error {
+				var pins []pin.Pin
+				if len(args) > 0 {
+					for _, a := range args {
+						id, err := core.ParseCID(a)
+						if err != nil {
+							return err
+						}
+						p, ok, err := s.pins.IsPinned(cmd.Context(), id)
+						if err != nil {
+							return err
+						}
+						if !ok {
+							return fmt.Errorf("%s is not pinned", id)
+						}
+						pins = append(pins, p)
 					}
-					p, ok, err := s.pins.IsPinned(cmd.Context(), id)
-					if err != nil {
-						return err
-					}
-					if !ok {
-						return fmt.Errorf("%s is not pinned", id)
-					}
-					pins = append(pins, p)
+				} else if pins, err = s.pins.List(cmd.Context(), mode); err != nil {
+					return err
 				}
-			} else if pins, err = s.pins.List(cmd.Context(), mode); err != nil {
-				return err
-			}
-			for _, p := range pins {
-				if quiet {
-					fmt.Fprintln(c.stdout, p.CID)
-					continue
+				for _, p := range pins {
+					if quiet {
+						fmt.Fprintln(c.stdout, p.CID)
+						continue
+					}
+					fmt.Fprintf(c.stdout, "%s %s\n", p.CID, p.Mode)
 				}
-				fmt.Fprintf(c.stdout, "%s %s\n", p.CID, p.Mode)
-			}
-			return nil
+				return nil
+			})
 		},
 	}
 	ls.Flags().StringVarP(&kind, "type", "t", "all", "pin type: recursive, direct, indirect or all")
@@ -130,27 +121,24 @@ func (c *cli) repoCmd() *cobra.Command {
 	gc := &cobra.Command{
 		Use: "gc", Short: "Delete every block no pin keeps", Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			s, err := c.open()
-			if err != nil {
-				return err
-			}
-			defer s.close()
-			res, err := pin.GC(cmd.Context(), s.blocks, s.pins, dag.Links)
-			if !quiet {
-				for _, r := range res.Removed {
-					fmt.Fprintln(c.stdout, "removed", r)
+			return c.withRepo(func(s *session) error {
+				res, err := pin.GC(cmd.Context(), s.blocks, s.pins, dag.Links)
+				if !quiet {
+					for _, r := range res.Removed {
+						fmt.Fprintln(c.stdout, "removed", r)
+					}
 				}
-			}
-			if err != nil {
-				return err
-			}
-			// Deleting marks blocks gone; compaction gives the space back.
-			cs, err := s.blocks.Compact(cmd.Context())
-			if err != nil {
-				return fmt.Errorf("removed %d blocks, but compacting the packs failed: %w", len(res.Removed), err)
-			}
-			fmt.Fprintf(c.stderr, "removed %d blocks (%d bytes); compaction returned %d bytes to the disk\n", len(res.Removed), res.Freed, cs.FreedBytes)
-			return nil
+				if err != nil {
+					return err
+				}
+				// Deleting marks blocks gone; compaction gives the space back.
+				cs, err := s.blocks.Compact(cmd.Context())
+				if err != nil {
+					return fmt.Errorf("removed %d blocks, but compacting the packs failed: %w", len(res.Removed), err)
+				}
+				fmt.Fprintf(c.stderr, "removed %d blocks (%d bytes); compaction returned %d bytes to the disk\n", len(res.Removed), res.Freed, cs.FreedBytes)
+				return nil
+			})
 		},
 	}
 	gc.Flags().BoolVarP(&quiet, "quiet", "q", false, "print only the summary")
@@ -158,41 +146,35 @@ func (c *cli) repoCmd() *cobra.Command {
 	stat := &cobra.Command{
 		Use: "stat", Short: "Count the stored blocks and bytes", Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			s, err := c.open()
-			if err != nil {
-				return err
-			}
-			defer s.close()
-			st, err := core.Stat(cmd.Context(), s.blocks)
-			if err != nil {
-				return err
-			}
-			fmt.Fprintf(c.stdout, "NumObjects: %d\nRepoSize: %d\nRepoPath: %s\n", st.Blocks, st.Bytes, s.repo.Root())
-			return nil
+			return c.withRepo(func(s *session) error {
+				st, err := core.Stat(cmd.Context(), s.blocks)
+				if err != nil {
+					return err
+				}
+				fmt.Fprintf(c.stdout, "NumObjects: %d\nRepoSize: %d\nRepoPath: %s\n", st.Blocks, st.Bytes, s.repo.Root())
+				return nil
+			})
 		},
 	}
 
 	verify := &cobra.Command{
 		Use: "verify", Short: "Re-hash every block and name the corrupt ones", Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			s, err := c.open()
-			if err != nil {
-				return err
-			}
-			defer s.close()
-			bad := 0
-			n, err := core.Verify(cmd.Context(), s.blocks, func(id cid.Cid, why error) {
-				bad++
-				fmt.Fprintf(c.stdout, "corrupt: %s: %v\n", id, why)
+			return c.withRepo(func(s *session) error {
+				bad := 0
+				n, err := core.Verify(cmd.Context(), s.blocks, func(id cid.Cid, why error) {
+					bad++
+					fmt.Fprintf(c.stdout, "corrupt: %s: %v\n", id, why)
+				})
+				if err != nil {
+					return err
+				}
+				if bad > 0 {
+					return fmt.Errorf("%d of %d blocks are corrupt: remove them with `node block rm` and add or import the content again", bad, n)
+				}
+				fmt.Fprintf(c.stdout, "verified %d blocks: all good\n", n)
+				return nil
 			})
-			if err != nil {
-				return err
-			}
-			if bad > 0 {
-				return fmt.Errorf("%d of %d blocks are corrupt: remove them with `node block rm` and add or import the content again", bad, n)
-			}
-			fmt.Fprintf(c.stdout, "verified %d blocks: all good\n", n)
-			return nil
 		},
 	}
 	cmd.AddCommand(gc, stat, verify)

@@ -52,3 +52,13 @@ func (s *session) close() error {
 func openBlockstore(dir string) (*blockstore.PackStore, error) {
 	return blockstore.OpenPackStore(dir, blockstore.PackOptions{})
 }
+
+// withRepo opens the repository for the duration of fn.
+func (c *cli) withRepo(fn func(s *session) error) error {
+	s, err := c.open()
+	if err != nil {
+		return err
+	}
+	defer s.close()
+	return fn(s)
+}
