@@ -98,17 +98,17 @@ func TestRepoLock(t *testing.T) {
 	if err := holder.Start(); err != nil {
 		t.Fatal(err)
 	}
-	// The holder has the lock once it has opened the repository; it then
-	// waits on stdin. Poll the second command until it reports the lock.
-	var msg string
-	waitFor(t, "the lock to be reported", func() bool {
-		_, e, err := r.run(nil, "repo", "stat")
-		msg = e
-		return err != nil && strings.Contains(e, "in use")
-	})
+	// The holder writes its PID into repo.lock once it holds the lock; it
+	// then waits on stdin. (Polling with a command instead could take the
+	// lock first and make the holder fail.)
 	pid := holder.Process.Pid
-	if !strings.Contains(msg, "process "+strconv.Itoa(pid)) {
-		t.Fatalf("lock error %q does not name process %d", msg, pid)
+	waitFor(t, "the holder to take the lock", func() bool {
+		b, _ := os.ReadFile(filepath.Join(r.path, "repo.lock"))
+		return strings.HasPrefix(string(b), strconv.Itoa(pid)+"\n")
+	})
+	_, msg, err := r.run(nil, "repo", "stat")
+	if err == nil || !strings.Contains(msg, "in use by process "+strconv.Itoa(pid)) {
+		t.Fatalf("second process: %v, %q does not name process %d", err, msg, pid)
 	}
 	stdin.Write([]byte("data"))
 	stdin.Close()
