@@ -27,6 +27,9 @@ var ErrUnsupportedHash = errors.New("unsupported multihash function")
 // compares the bytes; everything else goes through go-multihash's Sum
 // (sha1, sha2-512, sha3, blake2b/s and the rest it registers).
 func VerifyBlock(c cid.Cid, data []byte) error {
+	if err := CheckCID(c); err != nil {
+		return fmt.Errorf("block %s cannot be verified: %w", c, err)
+	}
 	dm, err := multihash.Decode(c.Hash())
 	if err != nil {
 		return fmt.Errorf("block %s: its multihash does not decode (%v): %w", c, err, ErrCorrupt)

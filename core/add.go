@@ -9,6 +9,7 @@ import (
 	"github.com/ipfs/go-cid"
 
 	"node/blockstore"
+	"node/unixfs"
 	"node/unixfs/importer"
 )
 
@@ -76,10 +77,26 @@ func Add(ctx context.Context, store blockstore.Store, pins Pinner, req AddReques
 			req.OnAdded(name, n.CID, n.FileSize)
 		}
 	}
+	// Each path is shown, and wrapped, under its base name, as the
+	// reference CLI does; check the names before importing anything.
+	names := make([]string, len(req.Paths))
+	for i, p := range req.Paths {
+		if p == "-" {
+			continue
+		}
+		abs, err := filepath.Abs(p)
+		if err != nil {
+			return nil, fmt.Errorf("cannot add %s: %w", p, err)
+		}
+		names[i] = filepath.Base(abs)
+		if err := unixfs.CheckName(names[i]); req.Wrap && err != nil {
+			return nil, fmt.Errorf("cannot wrap %s in a directory: %w", p, err)
+		}
+	}
 	var roots []cid.Cid
 	var entries []importer.Entry
 	addErr := func() error {
-		for _, p := range req.Paths {
+		for i, p := range req.Paths {
 			var n importer.Node
 			var name string
 			if p == "-" {
@@ -95,15 +112,21 @@ func Add(ctx context.Context, store blockstore.Store, pins Pinner, req AddReques
 				}
 				added(name, n)
 			} else {
+				name = names[i]
 				n, err = im.AddPath(ctx, p, importer.WalkOptions{
 					Recursive: req.Recursive,
 					Hidden:    req.Hidden,
-					OnAdded:   func(path string, n importer.Node) { added(path, n) },
+					OnAdded: func(path string, n importer.Node) {
+						rel, err := filepath.Rel(p, path)
+						if err != nil {
+							rel = path
+						}
+						added(filepath.Join(name, rel), n)
+					},
 				})
 				if err != nil {
 					return err
 				}
-				name = filepath.Base(filepath.Clean(p))
 			}
 			roots = append(roots, n.CID)
 			entries = append(entries, importer.Entry{Name: name, Node: n})

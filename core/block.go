@@ -10,6 +10,7 @@ import (
 	_ "github.com/multiformats/go-multihash/register/blake3" // blake3 for multihash.Sum
 
 	"node/blockstore"
+	"node/dag"
 )
 
 // ParseCodec maps a codec name to its multicodec.
@@ -21,10 +22,8 @@ func ParseCodec(s string) (uint64, error) {
 		return cid.DagProtobuf, nil
 	case "dag-cbor":
 		return cid.DagCBOR, nil
-	case "dag-json":
-		return cid.DagJSON, nil
 	}
-	return 0, fmt.Errorf("codec %q is not supported: use raw, dag-pb, dag-cbor or dag-json", s)
+	return 0, fmt.Errorf("codec %q is not supported: use raw, dag-pb or dag-cbor", s)
 }
 
 // BlockPut stores bytes read from r as one block and returns its CID
@@ -50,6 +49,10 @@ func BlockPut(ctx context.Context, store blockstore.Store, r io.Reader, codec, m
 	default:
 		c = cid.NewCidV1(codec, mh)
 	}
+	// A block the node cannot decode would break pinning and GC later.
+	if _, err := dag.Links(c, data); err != nil {
+		return cid.Undef, fmt.Errorf("the bytes are not a valid %s block: %w", multicodecName(codec), err)
+	}
 	if err := store.Put(ctx, blockstore.Block{CID: c, Data: data}); err != nil {
 		return cid.Undef, err
 	}
@@ -65,5 +68,17 @@ func ParseCID(s string) (cid.Cid, error) {
 	if err != nil {
 		return cid.Undef, fmt.Errorf("%q is not a valid CID: %w", s, err)
 	}
-	return c, nil
+	return c, blockstore.CheckCID(c)
+}
+
+func multicodecName(codec uint64) string {
+	switch codec {
+	case cid.Raw:
+		return "raw"
+	case cid.DagProtobuf:
+		return "dag-pb"
+	case cid.DagCBOR:
+		return "dag-cbor"
+	}
+	return fmt.Sprintf("0x%x", codec)
 }

@@ -6,6 +6,9 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"os"
+
+	"github.com/ipfs/go-cid"
 
 	"node/blockstore"
 	"node/ipath"
@@ -24,11 +27,32 @@ func Resolve(ctx context.Context, g unixfs.Getter, path string) (*unixfs.Node, e
 	if p.Namespace != "ipfs" {
 		return nil, fmt.Errorf("%s: %w", path, ErrIPNS)
 	}
+	if err := blockstore.CheckCID(p.CID); err != nil {
+		return nil, err
+	}
 	n, err := unixfs.Resolve(ctx, g, p.CID, p.Segments)
 	if errors.Is(err, blockstore.ErrNotFound) {
 		return nil, fmt.Errorf("%w (this node is offline: add the content or import a CAR holding it)", err)
 	}
 	return n, err
+}
+
+// ResolveCID returns the CID a path names. A bare CID (or /ipfs/CID) is
+// returned without reading any block, so it works for content that is not
+// stored; a path with segments is walked.
+func ResolveCID(ctx context.Context, g unixfs.Getter, path string) (cid.Cid, error) {
+	p, err := ipath.Parse(path)
+	if err != nil {
+		return cid.Undef, err
+	}
+	if p.Namespace == "ipfs" && len(p.Segments) == 0 {
+		return p.CID, blockstore.CheckCID(p.CID)
+	}
+	n, err := Resolve(ctx, g, path)
+	if err != nil {
+		return cid.Undef, err
+	}
+	return n.CID, nil
 }
 
 // Cat writes a file's bytes from offset, at most length of them (a
@@ -88,8 +112,11 @@ func Ls(ctx context.Context, g unixfs.Getter, path string) ([]LsEntry, error) {
 	return out, err
 }
 
-// Get writes the file or directory tree at path to out.
+// Get writes the file or directory tree at path to out, which must not exist.
 func Get(ctx context.Context, g unixfs.Getter, path, out string, progress func(int64)) error {
+	if _, err := os.Lstat(out); err == nil {
+		return fmt.Errorf("%s already exists: choose another output path with -o, or remove it", out)
+	}
 	n, err := Resolve(ctx, g, path)
 	if err != nil {
 		return err

@@ -198,3 +198,7 @@ func exampleJSON(cur any) string {
 	}
 	return `'{...}'`
 }
+
+// Value returns the JSON value at a dotted key, such as Addresses.API.
+// Reading needs no lock: use it on a config from ReadConfig.
+func (c *Config) Value(key string) (json.RawMessage, error) { return getConfigValue(c, key) }

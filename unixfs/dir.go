@@ -34,6 +34,9 @@ func Each(ctx context.Context, g Getter, dir *Node, fn func(DirEntry) error) err
 	switch dir.FS.Type {
 	case TDirectory:
 		for _, l := range dir.Links {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
 			if err := fn(DirEntry{Name: l.Name, CID: l.Hash, Tsize: l.Tsize}); err != nil {
 				return err
 			}
@@ -59,6 +62,9 @@ func eachShard(ctx context.Context, g Getter, shard *Node, depth int, seen map[s
 	}
 	prefix := HAMTPrefixLen(shard.FS.Fanout)
 	for _, l := range shard.Links {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
 		switch {
 		case len(l.Name) < prefix:
 			return fmt.Errorf("%s: %w: HAMT link name %q is shorter than its prefix", shard.CID, ErrInvalid, l.Name)

@@ -69,6 +69,9 @@ func (x *extractor) dir(root *os.Root, n *Node, shown string, depth int) error {
 	}
 	seen := map[string]bool{}
 	return Each(x.ctx, x.g, n, func(e DirEntry) error {
+		if err := x.ctx.Err(); err != nil {
+			return err
+		}
 		if err := CheckName(e.Name); err != nil {
 			return fmt.Errorf("refusing to write an entry of %s: %w", shown, err)
 		}

@@ -92,6 +92,9 @@ func walkFile(ctx context.Context, g Getter, n *Node, base, start, end uint64, e
 		pending[k] = fetch(want[k].i)
 	}
 	for k, w := range want {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
 		r := <-pending[k]
 		pending[k] = nil
 		if k+prefetch < len(want) {

@@ -63,7 +63,7 @@ func (c *cli) blockCmd() *cobra.Command {
 			})
 		},
 	}
-	put.Flags().StringVar(&codec, "cid-codec", "raw", "codec of the block: raw, dag-pb, dag-cbor or dag-json")
+	put.Flags().StringVar(&codec, "cid-codec", "raw", "codec of the block: raw, dag-pb or dag-cbor")
 	put.Flags().StringVar(&mhType, "mhtype", "sha2-256", "hash function: sha2-256 or blake3")
 	put.Flags().IntVar(&version, "cid-version", 1, "CID version (0 only for dag-pb with sha2-256)")
 

@@ -14,6 +14,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"node/car"
 )
 
 var nodeBin string
@@ -200,7 +202,7 @@ func TestAddCatGetLs(t *testing.T) {
 	tree := makeTree(t)
 	out := r.must("add", "-r", tree)
 	root := strings.Fields(lastLine(out))[1]
-	if !strings.Contains(out, "added ") || !strings.HasSuffix(lastLine(out), tree) {
+	if !strings.Contains(out, "added ") || !strings.HasSuffix(lastLine(out), " tree") {
 		t.Fatalf("add output does not list the root last:\n%s", out)
 	}
 	if strings.Contains(out, ".hidden") {
@@ -365,6 +367,9 @@ func TestBlockCommands(t *testing.T) {
 	if e := r.fails(nil, "block", "rm", c); !strings.Contains(e, "not removed") {
 		t.Fatalf("rm of a pinned block: %q", e)
 	}
+	if got := r.must("block", "get", c); got != string(data) {
+		t.Fatalf("a refused rm damaged the block: %q", got)
+	}
 	r.must("pin", "rm", "-r=false", c)
 	r.must("block", "rm", c)
 	r.fails(nil, "block", "get", c)
@@ -419,13 +424,26 @@ func TestDagExportImport(t *testing.T) {
 	}
 	f.Close()
 
-	// A truncated CAR: an error, and nothing pinned.
+	// A truncated CAR: an error, and nothing pinned, whether it is cut in
+	// the middle of a section or exactly between two (where it reads as a
+	// valid, shorter CAR, and only the DAG check stops the pin).
 	whole, _ := os.ReadFile(carFile)
-	cut := filepath.Join(t.TempDir(), "cut.car")
-	os.WriteFile(cut, whole[:len(whole)*2/3], 0o644)
-	dst.fails(nil, "dag", "import", cut)
-	if ls := dst.must("pin", "ls"); strings.TrimSpace(ls) != "" {
-		t.Fatalf("a truncated import pinned something:\n%s", ls)
+	cr, err := car.NewReader(bytes.NewReader(whole))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 5 {
+		if _, err := cr.Next(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, end := range []int64{int64(len(whole) * 2 / 3), cr.Offset()} {
+		cut := filepath.Join(t.TempDir(), "cut.car")
+		os.WriteFile(cut, whole[:end], 0o644)
+		dst.fails(nil, "dag", "import", cut)
+		if ls := dst.must("pin", "ls"); strings.TrimSpace(ls) != "" {
+			t.Fatalf("an import cut at byte %d of %d pinned something:\n%s", end, len(whole), ls)
+		}
 	}
 
 	out := dst.must("dag", "import", carFile)
@@ -483,5 +501,46 @@ func TestProgressBar(t *testing.T) {
 	stdout, stderr, err := r.run(nil, "add", file)
 	if err != nil || stderr != "" || !strings.HasPrefix(stdout, "added "+root) {
 		t.Fatalf("add without a terminal: stderr %q, stdout %q, %v", stderr, stdout, err)
+	}
+}
+
+// TestAddNamesLikeTheReference: piped input needs no "-", "added" lines
+// name entries under the argument's base name, and -w works on ".".
+func TestAddNamesLikeTheReference(t *testing.T) {
+	r := newRepo(t)
+	if out := r.mustIn([]byte("piped\n"), "add"); !strings.HasPrefix(out, "added ") {
+		t.Fatalf("add with piped input and no path: %q", out)
+	}
+	tree := makeTree(t)
+	out := r.must("add", "-r", tree)
+	if !strings.Contains(out, " tree/sub/big.bin\n") || !strings.HasSuffix(strings.TrimSpace(out), " tree") {
+		t.Fatalf("add -r output does not name entries under the base name:\n%s", out)
+	}
+	cmd := r.cmd("add", "-r", "-w", "-Q", ".")
+	cmd.Dir = filepath.Join(tree, "sub")
+	root, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("add -r -w . : %v", err)
+	}
+	if ls := r.must("ls", strings.TrimSpace(string(root))); !strings.Contains(ls, "sub/") {
+		t.Fatalf("add -w . did not wrap the directory under its name:\n%s", ls)
+	}
+}
+
+// TestIdentityAndWeakCIDs: identity CIDs read from the CID itself; CIDs
+// whose digest is too short to verify anything are refused.
+func TestIdentityAndWeakCIDs(t *testing.T) {
+	r := newRepo(t)
+	// A raw CID whose identity multihash inlines "inline-bits".
+	id := "bafkqac3jnzwgs3tffvrgs5dt"
+	if got := r.must("block", "get", id); got != "inline-bits" {
+		t.Fatalf("block get of an identity CID: %q", got)
+	}
+	if got := r.must("cat", id); got != "inline-bits" {
+		t.Fatalf("cat of an identity CID: %q", got)
+	}
+	// sha2-256 with an empty digest would let any bytes pass.
+	if e := r.fails(nil, "block", "get", "bafkreaa"); !strings.Contains(e, "not accepted") {
+		t.Fatalf("a zero-length digest: %q", e)
 	}
 }

@@ -8,6 +8,7 @@ import (
 
 	"github.com/ipfs/go-cid"
 	"github.com/spf13/cobra"
+	"golang.org/x/term"
 
 	"node/blockstore"
 	"node/core"
@@ -29,8 +30,15 @@ func (c *cli) addCmd() *cobra.Command {
 The CIDs are those the reference IPFS implementation gives for the same bytes
 and options: CIDv0 with 256 KiB chunks by default; --cid-version 1 implies
 --raw-leaves unless that is set explicitly.`,
-		Args: cobra.MinimumNArgs(1),
+		Args: cobra.ArbitraryArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if len(args) == 0 {
+				// Like the reference CLI: piped input is added when no path is given.
+				if f, ok := c.stdin.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
+					return fmt.Errorf("nothing to add: give one or more PATHs, or - to read standard input")
+				}
+				args = []string{"-"}
+			}
 			opts := importer.DefaultOptions()
 			opts.CIDVersion = cidVersion
 			var err error
@@ -69,25 +77,21 @@ and options: CIDv0 with 256 KiB chunks by default; --cid-version 1 implies
 				}
 			}
 
-			var store blockstore.Store
-			var pins core.Pinner
-			if !onlyHash { // --only-hash needs no repository
-				s, err := c.open()
+			add := func(store blockstore.Store, pins core.Pinner) error {
+				roots, err := core.Add(cmd.Context(), store, pins, req)
 				if err != nil {
 					return err
 				}
-				defer s.close()
-				store, pins = s.blocks, s.pins
+				bar.finish()
+				if quietest && len(roots) > 0 {
+					fmt.Fprintln(c.stdout, roots[len(roots)-1])
+				}
+				return nil
 			}
-			roots, err := core.Add(cmd.Context(), store, pins, req)
-			if err != nil {
-				return err
+			if onlyHash { // --only-hash needs no repository
+				return add(nil, nil)
 			}
-			bar.finish()
-			if quietest && len(roots) > 0 {
-				fmt.Fprintln(c.stdout, roots[len(roots)-1])
-			}
-			return nil
+			return c.withRepo(func(s *session) error { return add(s.blocks, s.pins) })
 		},
 	}
 	f := cmd.Flags()

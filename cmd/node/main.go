@@ -4,7 +4,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -18,23 +17,18 @@ import (
 var version = "0.1.0-dev"
 
 func main() {
+	// The first Ctrl-C (or SIGTERM) cancels the command's context so it can
+	// stop cleanly; from then on signals have their default effect, so a
+	// second Ctrl-C ends a command that does not stop.
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
+	context.AfterFunc(ctx, stop)
 	err := newRoot(os.Stdin, os.Stdout, os.Stderr).ExecuteContext(ctx)
+	stop()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "Error:", err)
-		var ee exitError
-		if errors.As(err, &ee) {
-			os.Exit(int(ee))
-		}
 		os.Exit(1)
 	}
 }
-
-// exitError carries a specific exit code for errors already reported.
-type exitError int
-
-func (e exitError) Error() string { return fmt.Sprintf("exit status %d", int(e)) }
 
 // cli holds the process's streams, so tests can run commands in-process.
 type cli struct {

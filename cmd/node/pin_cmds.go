@@ -20,14 +20,14 @@ func (c *cli) pinCmd() *cobra.Command {
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return c.withRepo(func(s *session) error {
 				for _, a := range args {
-					n, err := core.Resolve(cmd.Context(), s.blocks, a)
+					id, err := core.ResolveCID(cmd.Context(), s.blocks, a)
 					if err != nil {
 						return err
 					}
 					if recursive {
-						err = s.pins.PinRecursive(cmd.Context(), n.CID)
+						err = s.pins.PinRecursive(cmd.Context(), id)
 					} else {
-						err = s.pins.PinDirect(cmd.Context(), n.CID)
+						err = s.pins.PinDirect(cmd.Context(), id)
 					}
 					if err != nil {
 						return err
@@ -36,7 +36,7 @@ func (c *cli) pinCmd() *cobra.Command {
 					if !recursive {
 						kind = "directly"
 					}
-					fmt.Fprintf(c.stdout, "pinned %s %s\n", n.CID, kind)
+					fmt.Fprintf(c.stdout, "pinned %s %s\n", id, kind)
 				}
 				return nil
 			})
@@ -50,13 +50,9 @@ func (c *cli) pinCmd() *cobra.Command {
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return c.withRepo(func(s *session) error {
 				for _, a := range args {
-					id, err := core.ParseCID(a)
+					id, err := core.ResolveCID(cmd.Context(), s.blocks, a)
 					if err != nil {
-						n, rerr := core.Resolve(cmd.Context(), s.blocks, a)
-						if rerr != nil {
-							return err
-						}
-						id = n.CID
+						return err
 					}
 					if err := s.pins.Unpin(cmd.Context(), id, rmRecursive); err != nil {
 						return err
@@ -82,7 +78,7 @@ func (c *cli) pinCmd() *cobra.Command {
 				var pins []pin.Pin
 				if len(args) > 0 {
 					for _, a := range args {
-						id, err := core.ParseCID(a)
+						id, err := core.ResolveCID(cmd.Context(), s.blocks, a)
 						if err != nil {
 							return err
 						}
@@ -92,6 +88,9 @@ func (c *cli) pinCmd() *cobra.Command {
 						}
 						if !ok {
 							return fmt.Errorf("%s is not pinned", id)
+						}
+						if mode != pin.All && p.Mode != mode {
+							return fmt.Errorf("%s is pinned %s, not %s", id, p.Mode, mode)
 						}
 						pins = append(pins, p)
 					}
@@ -132,7 +131,7 @@ func (c *cli) repoCmd() *cobra.Command {
 					return err
 				}
 				// Deleting marks blocks gone; compaction gives the space back.
-				cs, err := s.blocks.Compact(cmd.Context())
+				cs, err := s.packs.Compact(cmd.Context())
 				if err != nil {
 					return fmt.Errorf("removed %d blocks, but compacting the packs failed: %w", len(res.Removed), err)
 				}
@@ -169,8 +168,19 @@ func (c *cli) repoCmd() *cobra.Command {
 				if err != nil {
 					return err
 				}
-				if bad > 0 {
-					return fmt.Errorf("%d of %d blocks are corrupt: remove them with `node block rm` and add or import the content again", bad, n)
+				// Every pinned DAG must also be whole: a block can be lost, not
+				// only damaged.
+				_, pinErr := s.pins.List(cmd.Context(), pin.Indirect)
+				if pinErr != nil {
+					fmt.Fprintf(c.stdout, "pinned DAG not readable whole: %v\n", pinErr)
+				}
+				if bad > 0 || pinErr != nil {
+					problem := fmt.Sprintf("%d of %d blocks are corrupt", bad, n)
+					if pinErr != nil {
+						problem += " and a pinned DAG cannot be read whole"
+					}
+					return fmt.Errorf("%s. To repair: `node pin rm` the pins holding them, `node block rm` the bad "+
+						"blocks, then add or import the content again and pin it", problem)
 				}
 				fmt.Fprintf(c.stdout, "verified %d blocks: all good\n", n)
 				return nil

@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 
 	"github.com/spf13/cobra"
@@ -51,15 +52,19 @@ Addresses.API. VALUE is taken as a string unless --json is given.`,
 			if err != nil {
 				return err
 			}
-			r, err := repo.Open(root)
+			if len(args) == 2 {
+				r, err := repo.Open(root)
+				if err != nil {
+					return err
+				}
+				return errors.Join(r.SetConfigValue(args[0], args[1], asJSON), r.Close())
+			}
+			// Reading takes no lock, so it works while another command runs.
+			cfg, err := repo.ReadConfig(root)
 			if err != nil {
 				return err
 			}
-			defer r.Close()
-			if len(args) == 2 {
-				return r.SetConfigValue(args[0], args[1], asJSON)
-			}
-			v, err := r.ConfigValue(args[0])
+			v, err := cfg.Value(args[0])
 			if err != nil {
 				return err
 			}

@@ -11,8 +11,11 @@ import (
 
 // session is an opened repository: the lock, the block store and the pins.
 type session struct {
-	repo   *repo.Repo
-	blocks *blockstore.PackStore
+	repo *repo.Repo
+	// packs is the on-disk store; blocks is the same with identity CIDs
+	// answered from the CID itself.
+	packs  *blockstore.PackStore
+	blocks blockstore.Store
 	pins   *pin.Pinner
 }
 
@@ -26,22 +29,23 @@ func (c *cli) open() (*session, error) {
 	if err != nil {
 		return nil, err
 	}
-	blocks, err := openBlockstore(r.BlocksDir())
+	packs, err := openBlockstore(r.BlocksDir())
 	if err != nil {
 		r.Close()
 		return nil, err
 	}
+	blocks := blockstore.WithIdentity(packs)
 	pins, err := pin.New(r.Datastore(), blocks, dag.Links)
 	if err != nil {
-		blocks.Close()
+		packs.Close()
 		r.Close()
 		return nil, err
 	}
-	return &session{repo: r, blocks: blocks, pins: pins}, nil
+	return &session{repo: r, packs: packs, blocks: blocks, pins: pins}, nil
 }
 
 func (s *session) close() error {
-	return errors.Join(s.blocks.Close(), s.repo.Close())
+	return errors.Join(s.packs.Close(), s.repo.Close())
 }
 
 // openBlockstore opens the repository's block store: the pack store. It
@@ -53,12 +57,13 @@ func openBlockstore(dir string) (*blockstore.PackStore, error) {
 	return blockstore.OpenPackStore(dir, blockstore.PackOptions{})
 }
 
-// withRepo opens the repository for the duration of fn.
-func (c *cli) withRepo(fn func(s *session) error) error {
+// withRepo opens the repository for the duration of fn. Closing syncs the
+// block store, so its error is fn's error too.
+func (c *cli) withRepo(fn func(s *session) error) (err error) {
 	s, err := c.open()
 	if err != nil {
 		return err
 	}
-	defer s.close()
+	defer func() { err = errors.Join(err, s.close()) }()
 	return fn(s)
 }

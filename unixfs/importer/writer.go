@@ -18,7 +18,8 @@ type batchWriter struct {
 	p       Putter
 	batches chan batch
 	done    chan struct{}
-	err     error // set by the writer goroutine before done is closed
+	failed  chan struct{} // closed by the writer goroutine after it sets err
+	err     error         // set once, by the writer goroutine, before failed or done is closed
 
 	cur batch // owned by the importer's goroutine
 }
@@ -30,7 +31,7 @@ type batch struct {
 }
 
 func newBatchWriter(ctx context.Context, p Putter) *batchWriter {
-	w := &batchWriter{ctx: ctx, p: p, batches: make(chan batch, 2), done: make(chan struct{})}
+	w := &batchWriter{ctx: ctx, p: p, batches: make(chan batch, 2), done: make(chan struct{}), failed: make(chan struct{})}
 	go w.run()
 	return w
 }
@@ -39,7 +40,9 @@ func (w *batchWriter) run() {
 	defer close(w.done)
 	for b := range w.batches {
 		if w.err == nil {
-			w.err = w.p.PutMany(w.ctx, b.blocks)
+			if w.err = w.p.PutMany(w.ctx, b.blocks); w.err != nil {
+				close(w.failed) // stop the import now, not at the end
+			}
 		}
 		for _, buf := range b.bufs {
 			putBuf(buf)
@@ -50,7 +53,7 @@ func (w *batchWriter) run() {
 // put queues a block; buf, if not nil, is recycled once the block is written.
 func (w *batchWriter) put(b blockstore.Block, buf *[]byte) error {
 	select {
-	case <-w.done:
+	case <-w.failed:
 		return w.err
 	default:
 	}
@@ -71,7 +74,7 @@ func (w *batchWriter) flush() error {
 	}
 	select {
 	case w.batches <- w.cur:
-	case <-w.done:
+	case <-w.failed:
 		return w.err
 	case <-w.ctx.Done():
 		return w.ctx.Err()
