@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -144,19 +143,11 @@ func ReadConfig(root string) (*Config, error) {
 }
 
 func readSmallFile(p string, limit int64) ([]byte, error) {
-	f, err := os.Open(p)
-	if err != nil {
-		if os.IsNotExist(err) {
-			return nil, err
-		}
+	data, err := readFileLimit(p, limit)
+	if err != nil && !os.IsNotExist(err) {
 		return nil, ioError("read", p, err)
 	}
-	defer f.Close()
-	data, err := io.ReadAll(io.LimitReader(f, limit+1))
-	if err != nil {
-		return nil, ioError("read", p, err)
-	}
-	return data, nil
+	return data, err
 }
 
 // parseVersion reads the version file's bytes.
