@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"flag"
+	"fmt"
 	"os"
 	"testing"
 
@@ -114,6 +115,73 @@ func TestGolden(t *testing.T) {
 		}
 		if n.CID.String() != g.CID {
 			t.Errorf("%s (%d bytes): got %s, golden %s", g.Name, g.Size, n.CID, g.CID)
+		}
+	}
+}
+
+// goldenDir is a directory of `count` small files named by a pattern.
+type goldenDir struct {
+	Name       string `json:"name"`
+	Count      int    `json:"count"`
+	Pattern    string `json:"pattern"`
+	CIDVersion int    `json:"cidVersion"`
+	CID        string `json:"cid"`
+}
+
+func (g goldenDir) names() []string {
+	out := make([]string, g.Count)
+	for i := range out {
+		out[i] = fmt.Sprintf(g.Pattern, i)
+	}
+	return out
+}
+
+// TestGoldenDirectories pins directory and HAMT CIDs to testdata, like
+// TestGolden does for files.
+func TestGoldenDirectories(t *testing.T) {
+	const path = "testdata/golden-dirs.json"
+	inputs := []goldenDir{
+		{Name: "empty", Count: 0, Pattern: "%d"},
+		{Name: "names with spaces and unicode", Count: 40, Pattern: "fïle nümber %d ☃.txt"},
+		{Name: "just under the HAMT threshold", Count: 4096, Pattern: "entry-%024d"},
+		{Name: "HAMT, nested shards", Count: 9000, Pattern: "entry-%024d"},
+		{Name: "HAMT v1", Count: 9000, Pattern: "v1 entry %d", CIDVersion: 1},
+	}
+	opts := func(g goldenDir) Options {
+		o := DefaultOptions()
+		if g.CIDVersion == 1 {
+			o.CIDVersion, o.RawLeaves = 1, true
+		}
+		return o
+	}
+	if *update {
+		for i := range inputs {
+			_, ref := buildBoth(t, opts(inputs[i]), inputs[i].names())
+			inputs[i].CID = ref.String()
+		}
+		b, _ := json.MarshalIndent(inputs, "", "  ")
+		if err := os.WriteFile(path, append(b, '\n'), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cs []goldenDir
+	if err := json.Unmarshal(b, &cs); err != nil {
+		t.Fatal(err)
+	}
+	if len(cs) != len(inputs) {
+		t.Fatalf("%s has %d cases, want %d: run go test -update", path, len(cs), len(inputs))
+	}
+	for _, g := range cs {
+		if g.Name == "empty" && g.CID != "QmUNLLsPACCz1vLxQVkXqqLX5R1X345qqfHbsf67hvA3Nn" {
+			t.Errorf("golden empty directory %s is not the published CID", g.CID)
+		}
+		ours, _ := buildBoth(t, opts(g), g.names())
+		if ours.String() != g.CID {
+			t.Errorf("%s: got %s, golden %s", g.Name, ours, g.CID)
 		}
 	}
 }
