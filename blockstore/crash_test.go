@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -136,5 +137,133 @@ func TestKill9DuringPuts(t *testing.T) {
 			t.Fatal(err)
 		}
 		next = len(all)
+	}
+}
+
+// The compaction crash test: a child runs rounds of put, delete and
+// Compact, printing each round once Compact returns (everything in it is
+// then on disk); the parent kills it at some point of a later round.
+const compactCrashDirEnv = "BLOCKSTORE_COMPACT_CRASH_DIR"
+
+var compactCrashOpts = blockstore.PackOptions{PackSize: 128 << 10}
+
+// Round r puts live blocks L(r) around one dead block of D(r), then the
+// rest of D(r), deletes D(r) and the first block of L(r-3), and compacts:
+// dead tails are cut, packs with enough dead blocks copied out, and the
+// tombstones of blocks in packs that stay are kept.
+func compactRoundLive(r int) []blockstore.Block { return makeBlocks(r*100, 6, 16<<10) }
+func compactRoundDead(r int) []blockstore.Block { return makeBlocks(r*100+50, 8, 16<<10) }
+
+func TestCompactCrashChild(t *testing.T) {
+	dir := os.Getenv(compactCrashDirEnv)
+	if dir == "" {
+		t.Skip("helper process for TestKill9DuringCompact")
+	}
+	start, _ := strconv.Atoi(os.Getenv(crashStartEnv))
+	fail := func(err error) {
+		fmt.Println("error", err)
+		os.Exit(1)
+	}
+	s, err := blockstore.OpenPackStore(dir, compactCrashOpts)
+	if err != nil {
+		fail(err)
+	}
+	for r := start; r < start+1000; r++ {
+		live, dead := compactRoundLive(r), compactRoundDead(r)
+		if err := s.PutMany(ctx, slices.Concat(live[:3], dead[:1], live[3:], dead[1:])); err != nil {
+			fail(err)
+		}
+		gone := dead
+		if r >= 3 {
+			gone = append(gone, compactRoundLive(r - 3)[0])
+		}
+		for _, b := range gone {
+			if err := s.Delete(ctx, b.CID); err != nil {
+				fail(err)
+			}
+		}
+		if _, err := s.Compact(ctx); err != nil {
+			fail(err)
+		}
+		if _, err := fmt.Printf("round %d\n", r); err != nil {
+			os.Exit(1)
+		}
+	}
+	os.Exit(0)
+}
+
+func TestKill9DuringCompact(t *testing.T) {
+	if testing.Short() {
+		t.Skip("spawns processes")
+	}
+	dir := t.TempDir()
+	// check opens the store after a crash in round done+1 and checks every
+	// block whose fate rounds up to done decided.
+	check := func(done int) {
+		t.Helper()
+		s, err := blockstore.OpenPackStore(dir, compactCrashOpts)
+		if err != nil {
+			t.Fatalf("reopen after kill -9: %v", err)
+		}
+		defer s.Close()
+		v := blockstore.Verifying(s)
+		if err := s.Keys(ctx, func(mh multihash.Multihash) error {
+			_, err := v.Get(ctx, blockstore.CIDOf(mh))
+			return err
+		}); err != nil {
+			t.Fatalf("after round %d: a stored block is bad: %v", done, err)
+		}
+		for r := 0; r <= done; r++ {
+			checkGone(t, s, compactRoundDead(r))
+			live := compactRoundLive(r)
+			checkAll(t, s, live[1:])
+			switch {
+			case r <= done-3: // deleted by round r+3 <= done
+				checkGone(t, s, live[:1])
+			case r > done-2: // round done+1 deletes only L(done-2)[0]
+				checkAll(t, s, live[:1])
+			}
+		}
+	}
+	next := 0
+	for round := 0; round < 3; round++ {
+		cmd := exec.Command(os.Args[0], "-test.run=^TestCompactCrashChild$", "-test.count=1")
+		cmd.Env = append(os.Environ(), compactCrashDirEnv+"="+dir, crashStartEnv+"="+strconv.Itoa(next))
+		cmd.Stderr = os.Stderr
+		out, err := cmd.StdoutPipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		done := next - 1
+		target := next + 6 + round // vary where the kill lands
+		sc := bufio.NewScanner(out)
+		for done < target && sc.Scan() {
+			line := sc.Text()
+			if n, ok := strings.CutPrefix(line, "round "); ok {
+				done, _ = strconv.Atoi(n)
+			} else if strings.HasPrefix(line, "error") {
+				t.Fatalf("child: %s", line)
+			}
+		}
+		if done < target {
+			cmd.Process.Kill()
+			cmd.Wait()
+			t.Fatalf("child stopped after round %d: %v", done, sc.Err())
+		}
+		if err := cmd.Process.Kill(); err != nil {
+			t.Fatal(err)
+		}
+		for sc.Scan() {
+			if n, ok := strings.CutPrefix(sc.Text(), "round "); ok {
+				done, _ = strconv.Atoi(n)
+			}
+		}
+		cmd.Wait()
+		check(done)
+		t.Logf("killed during round %d", done+1)
+		next = done + 1
 	}
 }

@@ -33,8 +33,11 @@
 //     data. A crash (kill -9 or power cut) in the middle of a put leaves a
 //     torn tail that Open recognises (a record running past the end of the
 //     file, or zeros) and cuts off; only whole blocks are ever visible.
-//     Damage that is not a torn tail is never cut: the pack is sealed as it
-//     is, a warning is logged, and the bytes stay for recovery.
+//     One damaged record (bad CRC) with a good record right after it stays
+//     indexed: Get of that block fails with ErrCorrupt, Keys lists it, the
+//     blocks around it read back, and putting it again repairs it. Other
+//     damage is never cut: the pack is sealed as it is, a warning is
+//     logged, and the bytes stay for recovery.
 //   - Durability: Put, PutMany and Delete write to the page cache. Sync is
 //     the durability point: it fdatasyncs the active pack, writes and fsyncs
 //     the index of every pack filled since the last Sync, and fsyncs the
@@ -48,8 +51,11 @@
 //     disk fail with ErrCorrupt instead of being returned. The CRC does not
 //     prove the bytes hash to the CID (a caller could Put wrong bytes): for
 //     that wrap the store with Verifying, which OpenVerified does.
-//   - Space: Delete appends a tombstone; Compact rewrites packs with 30% or
-//     more dead bytes and removes them (repo gc calls it). Memory: the index
+//   - Space: Delete appends a tombstone; Compact (repo gc calls it) first
+//     cuts dead tails off packs and removes dead packs, which needs no free
+//     space (so it recovers a full disk after a failed add), then copies
+//     the live blocks out of packs with 30% or more dead bytes, which does;
+//     without room it says how much it needs (ENOSPC). Memory: the index
 //     costs about 110 bytes of heap per block (measured), so 440 MB for 4
 //     million blocks (1 TB of 256 KiB chunks).
 //

@@ -55,16 +55,30 @@ type PackStore struct {
 
 	// wmu serialises everything that changes the store: appends to the
 	// active pack, rotation, sealing, Sync, Delete, Compact and Close. It
-	// guards active, unsealed, dirDirty, broken and the scratch buffers.
-	// Only wmu holders change index and packs, so a wmu holder may read
-	// them without mu.
+	// guards active, unsealed, dirDirty, broken, damaged, dupSources,
+	// packGen and the scratch buffers. Only wmu holders change index and
+	// packs, so a wmu holder may read them without mu.
 	wmu      sync.Mutex
 	active   *pack
 	unsealed []*pack // full packs whose index is written at the next Sync
 	dirDirty bool    // files were created or removed since dir was fsynced
 	broken   error   // a failed write that could not be undone
-	hdrBuf   []byte
-	iovs     [][]byte
+	// damaged holds the keys whose live record open found damaged (a bad
+	// crc between good records). Putting such a block again appends a
+	// good copy instead of keeping the damaged one.
+	damaged map[string]bool
+	// dupSources holds the packs that may hold a dead record of a key
+	// superseded by a later record of the same key with no tombstone in
+	// between (a compaction copied it and the original was not removed
+	// yet, or a damaged block was put again). While such a pack exists, a
+	// tombstone of a later pack may be what keeps the old record dead, so
+	// trimming keeps those tombstones (compact.go).
+	dupSources map[uint32]bool
+	// packGen changes whenever a pack is removed or dupSources grows: the
+	// events that can make a tombstone droppable or needed (compact.go).
+	packGen uint64
+	hdrBuf  []byte
+	iovs    [][]byte
 
 	// mu guards index, packs and closed. Readers hold it shared while they
 	// look up a block; writers hold it exclusively while they publish.
@@ -95,6 +109,13 @@ type pack struct {
 	entries []indexEntry
 	// readers counts Gets reading f, so compaction closes f after them.
 	readers sync.WaitGroup
+	// trimmed remembers the last time Compact found nothing to cut off
+	// this sealed pack: its live bytes and the store's packGen then (wmu).
+	trimmed struct {
+		ok   bool
+		live int64
+		gen  uint64
+	}
 }
 
 func packName(num uint32) string  { return fmt.Sprintf("%08x.pack", num) }
@@ -112,7 +133,8 @@ func OpenPackStore(dir string, opts PackOptions) (*PackStore, error) {
 		log = slog.Default()
 	}
 	s := &PackStore{dir: dir, opts: opts, log: log.With("subsystem", "blockstore", "dir", dir),
-		index: map[string]loc{}, packs: map[uint32]*pack{}}
+		index: map[string]loc{}, packs: map[uint32]*pack{},
+		damaged: map[string]bool{}, dupSources: map[uint32]bool{}}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("creating block store directory: %w", err)
 	}
@@ -233,6 +255,17 @@ func (s *PackStore) loadPack(num uint32, last bool) error {
 		return fmt.Errorf("scanning %s: %w; the file is not a readable pack (move it aside to open the store)", path, err)
 	}
 	s.replay(p, res.entries)
+	if res.damaged > 0 {
+		for _, e := range res.entries {
+			if e.damaged {
+				s.log.Warn("pack holds a damaged record (bad crc); the records around it are kept; run repo verify",
+					"pack", num, "offset", e.recordStart(), "cid", CIDOf([]byte(e.key)))
+			}
+		}
+		if n := res.damaged - countDamaged(res.entries); n > 0 {
+			s.log.Warn("pack holds damaged records whose key is unreadable; they are skipped", "pack", num, "count", n)
+		}
+	}
 	if res.bad != nil && res.tornTail {
 		// A crash while appending (the last pack, or the one before it
 		// when the crash came just after a rotation).
@@ -274,11 +307,30 @@ func (s *PackStore) loadPack(num uint32, last bool) error {
 func (s *PackStore) replay(p *pack, entries []indexEntry) {
 	for _, e := range entries {
 		if e.kind == recBlock {
+			if old, ok := s.index[e.key]; ok && old.pack != p.num {
+				s.dupSources[old.pack] = true
+			}
 			s.index[e.key] = loc{pack: p.num, n: e.val, off: e.off}
+			if e.damaged {
+				s.damaged[e.key] = true
+			} else {
+				delete(s.damaged, e.key)
+			}
 		} else {
 			delete(s.index, e.key)
+			delete(s.damaged, e.key)
 		}
 	}
+}
+
+func countDamaged(entries []indexEntry) int {
+	n := 0
+	for _, e := range entries {
+		if e.damaged {
+			n++
+		}
+	}
+	return n
 }
 
 // newActive creates pack num and makes it the active pack (wmu or load).
@@ -382,23 +434,46 @@ func (s *PackStore) lookup(c cid.Cid) (loc, *pack, error) {
 // Get returns a copy of the block's bytes. It checks the record's CRC-32C
 // and key, so bytes damaged on disk give an error wrapping ErrCorrupt.
 func (s *PackStore) Get(_ context.Context, c cid.Cid) ([]byte, error) {
+	for attempt := 0; ; attempt++ {
+		l, data, err := s.read(c)
+		if err == nil || attempt == 2 {
+			return data, err
+		}
+		// A Delete and a Compact may have cut the record off (or moved
+		// it) between the lookup and the read: only a failure on a record
+		// the index still points to is the disk's fault.
+		s.mu.RLock()
+		now, ok := s.index[Key(c)]
+		closed := s.closed
+		s.mu.RUnlock()
+		if closed || (ok && now == l) {
+			return nil, err
+		}
+		if !ok {
+			return nil, fmt.Errorf("%s: %w", c, ErrNotFound)
+		}
+	}
+}
+
+// read reads c's record once and returns where it was found.
+func (s *PackStore) read(c cid.Cid) (loc, []byte, error) {
 	l, p, err := s.lookup(c)
 	if err != nil {
-		return nil, err
+		return l, nil, err
 	}
 	defer p.readers.Done()
 	key := Key(c)
 	rec := make([]byte, recHeaderLen+len(key)+int(l.n))
 	start := l.off - recHeaderLen - int64(len(key))
 	if _, err := p.f.ReadAt(rec, start); err != nil {
-		return nil, fmt.Errorf("reading block %s from pack %s at offset %d: %w", c, packName(l.pack), start, err)
+		return l, nil, fmt.Errorf("reading block %s from pack %s at offset %d: %w", c, packName(l.pack), start, err)
 	}
 	data, err := readRecordData(rec, key)
 	if err != nil {
-		return nil, fmt.Errorf("block %s in pack %s at offset %d: %v: %w; delete it and fetch it again",
+		return l, nil, fmt.Errorf("block %s in pack %s at offset %d: %v: %w; delete it and fetch it again",
 			c, packName(l.pack), start, err, ErrCorrupt)
 	}
-	return data, nil
+	return l, data, nil
 }
 
 func (s *PackStore) Has(_ context.Context, c cid.Cid) (bool, error) {
@@ -496,7 +571,9 @@ func (s *PackStore) PutMany(ctx context.Context, bs []Block) error {
 	}
 	for _, b := range bs {
 		k := Key(b.CID)
-		if _, ok := s.index[k]; ok || seen[k] { // wmu holder: index is stable
+		// wmu holder: index is stable. A block open found damaged is
+		// written again, so putting it repairs it.
+		if _, ok := s.index[k]; (ok && !s.damaged[k]) || seen[k] {
 			continue
 		}
 		if seen != nil {
@@ -611,7 +688,14 @@ func (s *PackStore) appendChunk(recs []record) error {
 		if old, ok := s.index[r.key]; ok {
 			s.packs[old.pack].live -= recHeaderLen + int64(len(r.key)) + int64(old.n)
 			delete(s.index, r.key)
+			if r.kind == recBlock && old.pack != p.num && !s.dupSources[old.pack] {
+				// A compaction copy, or a damaged block put again: the
+				// old record stays in its pack with no tombstone.
+				s.dupSources[old.pack] = true
+				s.packGen++
+			}
 		}
+		delete(s.damaged, r.key)
 		if r.kind == recBlock {
 			e.val = uint32(len(r.data))
 			s.index[r.key] = loc{pack: p.num, n: e.val, off: dataOff}

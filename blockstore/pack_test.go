@@ -216,7 +216,131 @@ func TestPackTornTail(t *testing.T) {
 	}
 }
 
-func TestPackCorruptMiddleIsKeptAside(t *testing.T) {
+// flipIn flips one bit of the first copy of needle in the file at path.
+func flipIn(t *testing.T, path string, needle []byte) {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	i := bytes.Index(b, needle)
+	if i < 0 {
+		t.Fatalf("bytes to damage not found in %s", path)
+	}
+	b[i] ^= 0x40
+	if err := os.WriteFile(path, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// checkDamaged checks that Get of b fails with ErrCorrupt naming it, and
+// that Has and Keys still show it (so repo verify reports it).
+func checkDamaged(t *testing.T, s *blockstore.PackStore, b blockstore.Block) {
+	t.Helper()
+	_, err := s.Get(ctx, b.CID)
+	if !errors.Is(err, blockstore.ErrCorrupt) || !strings.Contains(err.Error(), b.CID.String()) {
+		t.Fatalf("Get of the damaged block: %v, want ErrCorrupt naming %s", err, b.CID)
+	}
+	if ok, _ := s.Has(ctx, b.CID); !ok {
+		t.Fatal("Has does not show the damaged block")
+	}
+	listed := false
+	s.Keys(ctx, func(mh multihash.Multihash) error {
+		listed = listed || bytes.Equal(mh, b.CID.Hash())
+		return nil
+	})
+	if !listed {
+		t.Fatal("Keys does not list the damaged block")
+	}
+}
+
+// One flipped bit in a block of the active pack damages that block only:
+// every block before and after it still reads back, and appends go on.
+func TestPackDamagedRecordInActivePack(t *testing.T) {
+	dir := t.TempDir()
+	s := openPack(t, dir, blockstore.PackOptions{})
+	bs := makeBlocks(0, 10, 5000)
+	if err := s.PutMany(ctx, bs); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	path := activePack(t, dir)
+	size := fileSize(t, path)
+	flipIn(t, path, bs[5].Data[100:200])
+
+	s = openPack(t, dir, blockstore.PackOptions{})
+	checkDamaged(t, s, bs[5])
+	others := append(slices.Clone(bs[:5]), bs[6:]...)
+	checkAll(t, s, others)
+	if n := countKeys(t, s); n != 10 {
+		t.Fatalf("Keys gave %d, want 10", n)
+	}
+	if got := fileSize(t, path); got != size {
+		t.Fatalf("open changed the pack from %d to %d bytes", size, got)
+	}
+	more := makeBlocks(100, 5, 3000)
+	if err := s.PutMany(ctx, more); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	if n := len(packFiles(t, dir, ".pack")); n != 1 {
+		t.Fatalf("%d packs: appends should go on in the same pack", n)
+	}
+	s = openPack(t, dir, blockstore.PackOptions{})
+	checkDamaged(t, s, bs[5])
+	checkAll(t, s, append(others, more...))
+	if n := countKeys(t, s); n != 15 {
+		t.Fatalf("Keys gave %d after a second reopen, want 15", n)
+	}
+	// Putting the damaged block again (fetching it anew) repairs it, for
+	// good: the good copy comes after the damaged one.
+	if err := s.Put(ctx, bs[5]); err != nil {
+		t.Fatal(err)
+	}
+	checkAll(t, s, bs)
+	s.Close()
+	s = openPack(t, dir, blockstore.PackOptions{})
+	defer s.Close()
+	checkAll(t, s, append(bs, more...))
+	if n := countKeys(t, s); n != 15 {
+		t.Fatalf("Keys gave %d after the repair, want 15", n)
+	}
+}
+
+// The same holds for a sealed pack that lost its index and is rebuilt by
+// scanning.
+func TestPackDamagedRecordInUnindexedPack(t *testing.T) {
+	dir := t.TempDir()
+	opts := blockstore.PackOptions{PackSize: 40 << 10}
+	s := openPack(t, dir, opts)
+	bs := makeBlocks(0, 30, 5000)
+	if err := s.PutMany(ctx, bs); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	packs := packFiles(t, dir, ".pack")
+	if len(packs) < 3 {
+		t.Fatalf("%d packs, want at least 3", len(packs))
+	}
+	os.Remove(strings.TrimSuffix(packs[0], ".pack") + ".idx")
+	flipIn(t, packs[0], bs[3].Data[100:200]) // a block in the middle of pack 1
+	for round := 0; round < 2; round++ {     // rebuilt by scanning, then from the new index
+		s = openPack(t, dir, opts)
+		checkDamaged(t, s, bs[3])
+		checkAll(t, s, append(slices.Clone(bs[:3]), bs[4:]...))
+		if n := countKeys(t, s); n != 30 {
+			t.Fatalf("round %d: Keys gave %d, want 30", round, n)
+		}
+		s.Close()
+		if _, err := os.Stat(strings.TrimSuffix(packs[0], ".pack") + ".idx"); err != nil {
+			t.Fatalf("the index was not rebuilt: %v", err)
+		}
+	}
+}
+
+// Damage that does not frame a record (here a record's length) hides the
+// records after it: the pack is sealed as it is, its bytes kept.
+func TestPackUnframedDamageIsKeptAside(t *testing.T) {
 	dir := t.TempDir()
 	s := openPack(t, dir, blockstore.PackOptions{})
 	bs := makeBlocks(0, 10, 5000)
@@ -226,18 +350,19 @@ func TestPackCorruptMiddleIsKeptAside(t *testing.T) {
 	s.Close()
 	path := activePack(t, dir)
 	b, _ := os.ReadFile(path)
-	// Flip a bit inside block 5's data: not a torn tail.
-	i := bytes.Index(b, bs[5].Data[100:200])
+	i := bytes.Index(b, bs[5].CID.Hash()) // block 5's key; its header is just before
 	if i < 0 {
 		t.Fatal("block 5 not found in the pack")
 	}
-	b[i] ^= 0x40
+	b[i-3] ^= 0x01 // the data length: 5000 -> 5000+256
 	os.WriteFile(path, b, 0o644)
 
 	s = openPack(t, dir, blockstore.PackOptions{})
 	checkAll(t, s, bs[:5])
-	if ok, _ := s.Has(ctx, bs[5].CID); ok {
-		t.Fatal("the damaged block is visible")
+	for _, b := range bs[5:] {
+		if ok, _ := s.Has(ctx, b.CID); ok {
+			t.Fatal("a block after unframed damage is visible")
+		}
 	}
 	if got, _ := os.ReadFile(path); len(got) != len(b) {
 		t.Fatalf("open cut a damaged pack from %d to %d bytes; it must keep it for recovery", len(b), len(got))
@@ -254,6 +379,15 @@ func TestPackCorruptMiddleIsKeptAside(t *testing.T) {
 	s = openPack(t, dir, blockstore.PackOptions{})
 	defer s.Close()
 	checkAll(t, s, bs)
+}
+
+func fileSize(t *testing.T, path string) int64 {
+	t.Helper()
+	st, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st.Size()
 }
 
 func TestPackGetDetectsBitRot(t *testing.T) {

@@ -89,19 +89,30 @@ func parseRecordHeader(b []byte) (recHeader, error) {
 		keyLen:  int(binary.LittleEndian.Uint16(b[6:])),
 		dataLen: int(binary.LittleEndian.Uint32(b[8:])),
 	}
-	switch {
-	case b[5] != 0:
+	if err := h.check(); err != nil {
+		return h, err
+	}
+	if b[5] != 0 {
 		return h, fmt.Errorf("%w: reserved byte is %d", errBadRecord, b[5])
-	case h.kind != recBlock && h.kind != recTombstone:
-		return h, fmt.Errorf("%w: unknown kind %d", errBadRecord, h.kind)
-	case h.keyLen < 2 || h.keyLen > maxKeyLen:
-		return h, fmt.Errorf("%w: key length %d", errBadRecord, h.keyLen)
-	case h.kind == recBlock && h.dataLen > MaxBlockSize:
-		return h, fmt.Errorf("%w: block length %d over the limit", errBadRecord, h.dataLen)
-	case h.kind == recTombstone && h.dataLen != 4:
-		return h, fmt.Errorf("%w: tombstone length %d, want 4", errBadRecord, h.dataLen)
 	}
 	return h, nil
+}
+
+// check reports whether the header's kind and lengths are possible. A
+// header that passes frames a record even when its crc (or its reserved
+// byte) is wrong, so the scanner can look for the next record after it.
+func (h recHeader) check() error {
+	switch {
+	case h.kind != recBlock && h.kind != recTombstone:
+		return fmt.Errorf("%w: unknown kind %d", errBadRecord, h.kind)
+	case h.keyLen < 2 || h.keyLen > maxKeyLen:
+		return fmt.Errorf("%w: key length %d", errBadRecord, h.keyLen)
+	case h.kind == recBlock && h.dataLen > MaxBlockSize:
+		return fmt.Errorf("%w: block length %d over the limit", errBadRecord, h.dataLen)
+	case h.kind == recTombstone && h.dataLen != 4:
+		return fmt.Errorf("%w: tombstone length %d, want 4", errBadRecord, h.dataLen)
+	}
+	return nil
 }
 
 // checkRecord verifies a whole record (header, key, data in rec) against
@@ -146,7 +157,13 @@ type indexEntry struct {
 	key  string
 	off  int64  // offset of the record's data in the pack
 	val  uint32 // data length (block) or target pack (tombstone)
+	// damaged marks a record the scanner found with a bad crc between two
+	// good records (set by scanPack only; index files do not keep it).
+	damaged bool
 }
+
+// recordEnd returns the offset just after the entry's record.
+func (e indexEntry) recordEnd() int64 { return e.recordStart() + e.recordSize() }
 
 // recordStart returns the offset of the record holding the entry.
 func (e indexEntry) recordStart() int64 { return e.off - recHeaderLen - int64(len(e.key)) }
@@ -162,8 +179,13 @@ func (e indexEntry) recordSize() int64 {
 
 // scanResult is what scanning a pack found.
 type scanResult struct {
+	// entries lists the records in file order, damaged ones included
+	// (flagged). A damaged record whose key is not a multihash has no
+	// entry: its bytes are a gap between entries.
 	entries []indexEntry
-	// end is the offset just after the last good record.
+	// damaged counts the damaged records passed over (see scanPack).
+	damaged int
+	// end is the offset just after the last record scanned.
 	end int64
 	// bad is the reason scanning stopped before the end of the file, nil
 	// when every byte was a good record.
@@ -177,6 +199,14 @@ type scanResult struct {
 // scanPack reads the records of a pack of the given size from r, checking
 // every crc. It returns an error only when reading fails or the header is
 // wrong; bad records end the scan and are reported in the result.
+//
+// One exception keeps a single damaged record from hiding the records after
+// it: a record whose crc (or reserved byte) is wrong but whose header is
+// possible (known kind, lengths within the limits, inside the file) and
+// which is followed at once by a good record is one damaged record, not the
+// end of the good data. Its entry is returned flagged damaged (when its key
+// is still a multihash) and the scan goes on after it. Get then fails on
+// its crc with ErrCorrupt, and the records after it stay readable.
 func scanPack(r io.ReaderAt, size int64, num uint32) (scanResult, error) {
 	hdr := make([]byte, packHeaderLen)
 	if _, err := r.ReadAt(hdr, 0); err != nil {
@@ -202,7 +232,7 @@ func scanPack(r io.ReaderAt, size int64, num uint32) (scanResult, error) {
 			return res, nil
 		}
 		h, err := parseRecordHeader(rec)
-		if err != nil {
+		if err != nil && (h.check() != nil || off+h.size() > size) {
 			res.bad = fmt.Errorf("at offset %d: %w", off, err)
 			res.tornTail = zeroTail(r, off, size)
 			return res, nil
@@ -222,21 +252,53 @@ func scanPack(r io.ReaderAt, size int64, num uint32) (scanResult, error) {
 		if err := br.readFull(rec[recHeaderLen:]); err != nil {
 			return res, err
 		}
-		if err := checkRecord(h, rec); err != nil {
-			res.bad = fmt.Errorf("at offset %d: %w", off, err)
-			res.tornTail = zeroTail(r, off, size)
-			return res, nil
+		if err == nil {
+			err = checkRecord(h, rec)
 		}
-		e := indexEntry{kind: h.kind, key: string(rec[recHeaderLen : recHeaderLen+h.keyLen]), off: off + recHeaderLen + int64(h.keyLen)}
-		if h.kind == recBlock {
-			e.val = uint32(h.dataLen)
-		} else {
-			e.val = binary.LittleEndian.Uint32(rec[recHeaderLen+h.keyLen:])
+		damaged := false
+		if err != nil {
+			if !goodRecordAt(r, off+h.size(), size) {
+				res.bad = fmt.Errorf("at offset %d: %w", off, err)
+				res.tornTail = zeroTail(r, off, size)
+				return res, nil
+			}
+			damaged = true
+			res.damaged++
 		}
-		res.entries = append(res.entries, e)
+		key := rec[recHeaderLen : recHeaderLen+h.keyLen]
+		if _, err := multihash.Cast(key); err == nil {
+			e := indexEntry{kind: h.kind, key: string(key), off: off + recHeaderLen + int64(h.keyLen), damaged: damaged}
+			if h.kind == recBlock {
+				e.val = uint32(h.dataLen)
+			} else {
+				e.val = binary.LittleEndian.Uint32(rec[recHeaderLen+h.keyLen:])
+			}
+			res.entries = append(res.entries, e)
+		}
 		res.end = off + h.size()
 	}
 	return res, nil
+}
+
+// goodRecordAt reports whether a whole, valid record (crc checked) starts
+// at off in a file of the given size.
+func goodRecordAt(r io.ReaderAt, off, size int64) bool {
+	hdr := make([]byte, recHeaderLen)
+	if off+recHeaderLen > size {
+		return false
+	}
+	if _, err := r.ReadAt(hdr, off); err != nil {
+		return false
+	}
+	h, err := parseRecordHeader(hdr)
+	if err != nil || off+h.size() > size {
+		return false
+	}
+	rec := make([]byte, h.size())
+	if _, err := r.ReadAt(rec, off); err != nil {
+		return false
+	}
+	return checkRecord(h, rec) == nil
 }
 
 // zeroTail reports whether r holds only zero bytes from off to size.

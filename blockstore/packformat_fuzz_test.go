@@ -34,6 +34,16 @@ func FuzzScanPack(f *testing.F) {
 	f.Add(append(bytes.Clone(p), make([]byte, 40)...))
 	f.Add(packHeader(1))
 	f.Add([]byte("NODEPACK"))
+	// One damaged record between good ones: its data, its crc, its
+	// reserved byte; and a damaged last record (nothing good after it).
+	for _, at := range []int{packHeaderLen + recHeaderLen + 34 + 3, packHeaderLen, packHeaderLen + 5} {
+		d := bytes.Clone(p)
+		d[at] ^= 0x10
+		f.Add(d)
+	}
+	d := bytes.Clone(p)
+	d[len(d)-1] ^= 1
+	f.Add(d)
 	f.Fuzz(func(t *testing.T, data []byte) {
 		res, err := scanPack(bytes.NewReader(data), int64(len(data)), 1)
 		if err != nil {
@@ -42,16 +52,28 @@ func FuzzScanPack(f *testing.F) {
 		if res.end > int64(len(data)) || (res.bad == nil && res.end != int64(len(data))) {
 			t.Fatalf("scan ended at %d of %d (bad: %v)", res.end, len(data), res.bad)
 		}
-		for _, e := range res.entries {
-			start, end := e.recordStart(), e.recordStart()+e.recordSize()
-			if start < packHeaderLen || end > res.end {
-				t.Fatalf("entry %+v outside the good records [%d, %d)", e, packHeaderLen, res.end)
+		prevEnd := int64(packHeaderLen)
+		for i, e := range res.entries {
+			start, end := e.recordStart(), e.recordEnd()
+			if start < prevEnd || end > res.end {
+				t.Fatalf("entry %+v overlaps the one before (ending at %d) or lies past the scanned records (%d)", e, prevEnd, res.end)
 			}
+			prevEnd = end
 			if e.kind == recBlock {
-				if _, err := readRecordData(data[start:end], e.key); err != nil {
-					t.Fatalf("scan accepted a record that does not read back: %v", err)
+				_, err := readRecordData(data[start:end], e.key)
+				if (err != nil) != e.damaged {
+					t.Fatalf("entry %+v (damaged %v) reads back with error %v", e, e.damaged, err)
 				}
 			}
+			if e.damaged {
+				// Only a record with a good one right after it is passed over.
+				if i+1 == len(res.entries) || res.entries[i+1].recordStart() != end || res.entries[i+1].damaged {
+					t.Fatalf("damaged entry %+v is not followed by a good record", e)
+				}
+			}
+		}
+		if res.damaged < countDamaged(res.entries) {
+			t.Fatalf("%d damaged records counted, %d flagged", res.damaged, countDamaged(res.entries))
 		}
 		if res.end < packHeaderLen {
 			return // no header: nothing to index
@@ -106,4 +128,31 @@ func FuzzReadRecord(f *testing.F) {
 			t.Fatalf("accepted a %d-byte record holding %d bytes of data", len(rec), len(data))
 		}
 	})
+}
+
+// A damaged record between good ones is passed over, flagged; a damaged
+// last record still ends the scan (it may be a torn write).
+func TestScanPassesOverOneDamagedRecord(t *testing.T) {
+	p := samplePack()
+	for name, at := range map[string]int{
+		"data":     packHeaderLen + recHeaderLen + 34 + 3,
+		"crc":      packHeaderLen,
+		"reserved": packHeaderLen + 5,
+	} {
+		d := bytes.Clone(p)
+		d[at] ^= 0x10
+		res, err := scanPack(bytes.NewReader(d), int64(len(d)), 1)
+		if err != nil || res.bad != nil || res.end != int64(len(d)) {
+			t.Fatalf("%s: scan stopped: %v %v at %d of %d", name, err, res.bad, res.end, len(d))
+		}
+		if len(res.entries) != 4 || !res.entries[0].damaged || res.damaged != 1 || countDamaged(res.entries) != 1 {
+			t.Fatalf("%s: %d entries, %d damaged; want 4 with the first damaged", name, len(res.entries), res.damaged)
+		}
+	}
+	d := bytes.Clone(p)
+	d[len(d)-1] ^= 1 // the last record: nothing good follows it
+	res, err := scanPack(bytes.NewReader(d), int64(len(d)), 1)
+	if err != nil || res.bad == nil || res.tornTail || len(res.entries) != 3 || res.damaged != 0 {
+		t.Fatalf("damaged last record: %+v %v", res, err)
+	}
 }
