@@ -21,7 +21,7 @@ func (c *cli) blockCmd() *cobra.Command {
 				return err
 			}
 			return c.withRepo(func(s *session) error {
-				data, err := s.blocks.Get(cmd.Context(), id)
+				data, err := s.Blocks.Get(cmd.Context(), id)
 				if err != nil {
 					return err
 				}
@@ -54,7 +54,7 @@ func (c *cli) blockCmd() *cobra.Command {
 				in = f
 			}
 			return c.withRepo(func(s *session) error {
-				id, err := core.BlockPut(cmd.Context(), s.blocks, in, codecNum, mh, version)
+				id, err := core.BlockPut(cmd.Context(), s.Blocks, in, codecNum, mh, version)
 				if err != nil {
 					return err
 				}
@@ -75,7 +75,7 @@ func (c *cli) blockCmd() *cobra.Command {
 				return err
 			}
 			return c.withRepo(func(s *session) error {
-				n, err := s.blocks.Size(cmd.Context(), id)
+				n, err := s.Blocks.Size(cmd.Context(), id)
 				if err != nil {
 					return err
 				}
@@ -94,7 +94,7 @@ func (c *cli) blockCmd() *cobra.Command {
 				for _, a := range args {
 					id, err := core.ParseCID(a)
 					if err == nil {
-						err = core.BlockRemove(cmd.Context(), s.blocks, s.pins, id, force)
+						err = core.BlockRemove(cmd.Context(), s.Blocks, s.Pins, id, force)
 					}
 					if err != nil {
 						fmt.Fprintf(c.stderr, "cannot remove %s: %v\n", a, err)
@@ -125,7 +125,7 @@ func (c *cli) dagCmd() *cobra.Command {
 				return err
 			}
 			return c.withRepo(func(s *session) error {
-				return core.Export(cmd.Context(), s.blocks, id, c.stdout)
+				return core.Export(cmd.Context(), s.Blocks, id, c.stdout)
 			})
 		},
 	}
@@ -140,7 +140,7 @@ func (c *cli) dagCmd() *cobra.Command {
 					if err != nil {
 						return err
 					}
-					res, err := core.Import(cmd.Context(), s.blocks, s.pins, f, pinRoots)
+					res, err := core.Import(cmd.Context(), s.Blocks, s.Pins, f, pinRoots)
 					f.Close()
 					if err != nil {
 						return fmt.Errorf("importing %s: %w (%d blocks stored before the error; none pinned)", name, err, res.Blocks)

@@ -91,7 +91,7 @@ and options: CIDv0 with 256 KiB chunks by default; --cid-version 1 implies
 			if onlyHash { // --only-hash needs no repository
 				return add(nil, nil)
 			}
-			return c.withRepo(func(s *session) error { return add(s.blocks, s.pins) })
+			return c.withRepo(func(s *session) error { return add(s.Blocks, s.Pins) })
 		},
 	}
 	f := cmd.Flags()
@@ -149,7 +149,7 @@ func (c *cli) catCmd() *cobra.Command {
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return c.withRepo(func(s *session) error {
-				return core.Cat(cmd.Context(), s.blocks, args[0], offset, length, c.stdout)
+				return core.Cat(cmd.Context(), s.Blocks, args[0], offset, length, c.stdout)
 			})
 		},
 	}
@@ -182,13 +182,13 @@ segment, or the CID). Entries whose names could escape OUT are refused.`,
 						out = p.Segments[len(p.Segments)-1]
 					}
 				}
-				total, err := core.TotalSize(cmd.Context(), s.blocks, args[0])
+				total, err := core.TotalSize(cmd.Context(), s.Blocks, args[0])
 				if err != nil {
 					return err
 				}
 				bar := c.newBar(progress, total, "getting")
 				defer bar.finish()
-				if err := core.Get(cmd.Context(), s.blocks, args[0], out, bar.add); err != nil {
+				if err := core.Get(cmd.Context(), s.Blocks, args[0], out, bar.add); err != nil {
 					return err
 				}
 				bar.finish()
@@ -209,7 +209,7 @@ func (c *cli) lsCmd() *cobra.Command {
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return c.withRepo(func(s *session) error {
-				entries, err := core.Ls(cmd.Context(), s.blocks, args[0])
+				entries, err := core.Ls(cmd.Context(), s.Blocks, args[0])
 				if err != nil {
 					return err
 				}

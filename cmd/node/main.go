@@ -11,6 +11,8 @@ import (
 	"syscall"
 
 	"github.com/spf13/cobra"
+
+	"node/core"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
@@ -34,6 +36,9 @@ func main() {
 type cli struct {
 	stdin          io.Reader
 	stdout, stderr io.Writer
+	// node is the repository the daemon holds when it runs this command
+	// for a client; nil when the command opens the repository itself.
+	node *core.Node
 }
 
 func newRoot(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {

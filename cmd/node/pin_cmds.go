@@ -20,14 +20,14 @@ func (c *cli) pinCmd() *cobra.Command {
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return c.withRepo(func(s *session) error {
 				for _, a := range args {
-					id, err := core.ResolveCID(cmd.Context(), s.blocks, a)
+					id, err := core.ResolveCID(cmd.Context(), s.Blocks, a)
 					if err != nil {
 						return err
 					}
 					if recursive {
-						err = s.pins.PinRecursive(cmd.Context(), id)
+						err = s.Pins.PinRecursive(cmd.Context(), id)
 					} else {
-						err = s.pins.PinDirect(cmd.Context(), id)
+						err = s.Pins.PinDirect(cmd.Context(), id)
 					}
 					if err != nil {
 						return err
@@ -50,11 +50,11 @@ func (c *cli) pinCmd() *cobra.Command {
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return c.withRepo(func(s *session) error {
 				for _, a := range args {
-					id, err := core.ResolveCID(cmd.Context(), s.blocks, a)
+					id, err := core.ResolveCID(cmd.Context(), s.Blocks, a)
 					if err != nil {
 						return err
 					}
-					if err := s.pins.Unpin(cmd.Context(), id, rmRecursive); err != nil {
+					if err := s.Pins.Unpin(cmd.Context(), id, rmRecursive); err != nil {
 						return err
 					}
 					fmt.Fprintf(c.stdout, "unpinned %s\n", id)
@@ -78,11 +78,11 @@ func (c *cli) pinCmd() *cobra.Command {
 				var pins []pin.Pin
 				if len(args) > 0 {
 					for _, a := range args {
-						id, err := core.ResolveCID(cmd.Context(), s.blocks, a)
+						id, err := core.ResolveCID(cmd.Context(), s.Blocks, a)
 						if err != nil {
 							return err
 						}
-						p, ok, err := s.pins.IsPinned(cmd.Context(), id)
+						p, ok, err := s.Pins.IsPinned(cmd.Context(), id)
 						if err != nil {
 							return err
 						}
@@ -94,7 +94,7 @@ func (c *cli) pinCmd() *cobra.Command {
 						}
 						pins = append(pins, p)
 					}
-				} else if pins, err = s.pins.List(cmd.Context(), mode); err != nil {
+				} else if pins, err = s.Pins.List(cmd.Context(), mode); err != nil {
 					return err
 				}
 				for _, p := range pins {
@@ -121,7 +121,7 @@ func (c *cli) repoCmd() *cobra.Command {
 		Use: "gc", Short: "Delete every block no pin keeps", Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return c.withRepo(func(s *session) error {
-				res, err := pin.GC(cmd.Context(), s.blocks, s.pins, dag.Links)
+				res, err := pin.GC(cmd.Context(), s.Blocks, s.Pins, dag.Links)
 				if !quiet {
 					for _, r := range res.Removed {
 						fmt.Fprintln(c.stdout, "removed", r)
@@ -131,7 +131,7 @@ func (c *cli) repoCmd() *cobra.Command {
 					return err
 				}
 				// Deleting marks blocks gone; compaction gives the space back.
-				cs, err := s.packs.Compact(cmd.Context())
+				cs, err := s.Packs.Compact(cmd.Context())
 				if err != nil {
 					return fmt.Errorf("removed %d blocks, but compacting the packs failed: %w", len(res.Removed), err)
 				}
@@ -146,11 +146,11 @@ func (c *cli) repoCmd() *cobra.Command {
 		Use: "stat", Short: "Count the stored blocks and bytes", Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return c.withRepo(func(s *session) error {
-				st, err := core.Stat(cmd.Context(), s.blocks)
+				st, err := core.Stat(cmd.Context(), s.Blocks)
 				if err != nil {
 					return err
 				}
-				fmt.Fprintf(c.stdout, "NumObjects: %d\nRepoSize: %d\nRepoPath: %s\n", st.Blocks, st.Bytes, s.repo.Root())
+				fmt.Fprintf(c.stdout, "NumObjects: %d\nRepoSize: %d\nRepoPath: %s\n", st.Blocks, st.Bytes, s.Repo.Root())
 				return nil
 			})
 		},
@@ -161,7 +161,7 @@ func (c *cli) repoCmd() *cobra.Command {
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return c.withRepo(func(s *session) error {
 				bad := 0
-				n, err := core.Verify(cmd.Context(), s.blocks, func(id cid.Cid, why error) {
+				n, err := core.Verify(cmd.Context(), s.Blocks, func(id cid.Cid, why error) {
 					bad++
 					fmt.Fprintf(c.stdout, "corrupt: %s: %v\n", id, why)
 				})
@@ -170,7 +170,7 @@ func (c *cli) repoCmd() *cobra.Command {
 				}
 				// Every pinned DAG must also be whole: a block can be lost, not
 				// only damaged.
-				_, pinErr := s.pins.List(cmd.Context(), pin.Indirect)
+				_, pinErr := s.Pins.List(cmd.Context(), pin.Indirect)
 				if pinErr != nil {
 					fmt.Fprintf(c.stdout, "pinned DAG not readable whole: %v\n", pinErr)
 				}

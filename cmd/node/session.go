@@ -3,58 +3,31 @@ package main
 import (
 	"errors"
 
-	"node/blockstore"
-	"node/dag"
-	"node/pin"
-	"node/repo"
+	"node/core"
 )
 
-// session is an opened repository: the lock, the block store and the pins.
+// session is the repository a command works on: opened by the command
+// itself, or held by the daemon that runs it.
 type session struct {
-	repo *repo.Repo
-	// packs is the on-disk store; blocks is the same with identity CIDs
-	// answered from the CID itself.
-	packs  *blockstore.PackStore
-	blocks blockstore.Store
-	pins   *pin.Pinner
+	*core.Node
+	close func() error
 }
 
-// open opens the repository at $NODE_PATH, taking its lock.
+// open opens the repository at $NODE_PATH, taking its lock, unless the
+// command runs inside the daemon, which holds it already.
 func (c *cli) open() (*session, error) {
+	if c.node != nil {
+		return &session{Node: c.node, close: func() error { return nil }}, nil
+	}
 	root, err := repoPath()
 	if err != nil {
 		return nil, err
 	}
-	r, err := repo.Open(root)
+	n, err := core.Open(root)
 	if err != nil {
 		return nil, err
 	}
-	packs, err := openBlockstore(r.BlocksDir())
-	if err != nil {
-		r.Close()
-		return nil, err
-	}
-	blocks := blockstore.WithIdentity(packs)
-	pins, err := pin.New(r.Datastore(), blocks, dag.Links)
-	if err != nil {
-		packs.Close()
-		r.Close()
-		return nil, err
-	}
-	return &session{repo: r, packs: packs, blocks: blocks, pins: pins}, nil
-}
-
-func (s *session) close() error {
-	return errors.Join(s.packs.Close(), s.repo.Close())
-}
-
-// openBlockstore opens the repository's block store: the pack store. It
-// checks every read against the record's CRC-32C and key, so damage on disk
-// is an error, never wrong bytes; `node repo verify` re-hashes everything.
-// (A hash check on every read as well would cost two thirds of read speed
-// for no further protection against disk damage: see docs/blockstore.md.)
-func openBlockstore(dir string) (*blockstore.PackStore, error) {
-	return blockstore.OpenPackStore(dir, blockstore.PackOptions{})
+	return &session{Node: n, close: n.Close}, nil
 }
 
 // withRepo opens the repository for the duration of fn. Closing syncs the
