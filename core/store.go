@@ -114,3 +114,11 @@ func Import(ctx context.Context, store blockstore.Store, pins Pinner, r io.Reade
 	}
 	return res, nil
 }
+
+// EachBlock calls fn with a CID for every stored block (CIDv1 raw: the
+// store knows multihashes, and provider records are keyed by multihash).
+func EachBlock(ctx context.Context, store interface {
+	Keys(ctx context.Context, fn func(multihash.Multihash) error) error
+}, fn func(cid.Cid) error) error {
+	return store.Keys(ctx, func(mh multihash.Multihash) error { return fn(blockstore.CIDOf(mh)) })
+}

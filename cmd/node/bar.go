@@ -1,11 +1,9 @@
 package main
 
 import (
-	"os"
 	"time"
 
 	"github.com/schollz/progressbar/v3"
-	"golang.org/x/term"
 )
 
 // bar is a progress bar on stderr that exists only when stderr is a
@@ -15,12 +13,11 @@ type bar struct {
 }
 
 func (c *cli) newBar(enabled bool, total int64, what string) *bar {
-	f, ok := c.stderr.(*os.File)
-	if !enabled || !ok || !term.IsTerminal(int(f.Fd())) {
+	if !enabled || !c.stderrTTY {
 		return &bar{}
 	}
 	return &bar{pb: progressbar.NewOptions64(total,
-		progressbar.OptionSetWriter(f),
+		progressbar.OptionSetWriter(c.stderr),
 		progressbar.OptionSetDescription(what),
 		progressbar.OptionShowBytes(true),
 		progressbar.OptionSetPredictTime(true),

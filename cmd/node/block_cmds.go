@@ -46,7 +46,7 @@ func (c *cli) blockCmd() *cobra.Command {
 			}
 			in := c.stdin
 			if len(args) == 1 && args[0] != "-" {
-				f, err := os.Open(args[0])
+				f, err := os.Open(c.abs(args[0]))
 				if err != nil {
 					return err
 				}
@@ -136,7 +136,7 @@ func (c *cli) dagCmd() *cobra.Command {
 			return c.withRepo(func(s *session) error {
 				failed := false
 				for _, name := range args {
-					f, err := os.Open(name)
+					f, err := os.Open(c.abs(name))
 					if err != nil {
 						return err
 					}

@@ -8,7 +8,6 @@ import (
 
 	"github.com/ipfs/go-cid"
 	"github.com/spf13/cobra"
-	"golang.org/x/term"
 
 	"node/blockstore"
 	"node/core"
@@ -34,7 +33,7 @@ and options: CIDv0 with 256 KiB chunks by default; --cid-version 1 implies
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if len(args) == 0 {
 				// Like the reference CLI: piped input is added when no path is given.
-				if f, ok := c.stdin.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
+				if c.stdinTTY {
 					return fmt.Errorf("nothing to add: give one or more PATHs, or - to read standard input")
 				}
 				args = []string{"-"}
@@ -59,6 +58,9 @@ and options: CIDv0 with 256 KiB chunks by default; --cid-version 1 implies
 				return err
 			}
 
+			for i := range args {
+				args[i] = c.abs(args[i])
+			}
 			req := core.AddRequest{
 				Paths: args, Stdin: c.stdin, StdinName: stdinName, Options: opts,
 				Recursive: recursive, Hidden: hidden, Wrap: wrap, OnlyHash: onlyHash, Pin: pinIt,
@@ -182,13 +184,14 @@ segment, or the CID). Entries whose names could escape OUT are refused.`,
 						out = p.Segments[len(p.Segments)-1]
 					}
 				}
+				dest := c.abs(out)
 				total, err := core.TotalSize(cmd.Context(), s.Blocks, args[0])
 				if err != nil {
 					return err
 				}
 				bar := c.newBar(progress, total, "getting")
 				defer bar.finish()
-				if err := core.Get(cmd.Context(), s.Blocks, args[0], out, bar.add); err != nil {
+				if err := core.Get(cmd.Context(), s.Blocks, args[0], dest, bar.add); err != nil {
 					return err
 				}
 				bar.finish()

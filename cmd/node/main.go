@@ -8,11 +8,14 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"syscall"
 
 	"github.com/spf13/cobra"
+	"golang.org/x/term"
 
 	"node/core"
+	"node/daemon"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
@@ -24,7 +27,13 @@ func main() {
 	// second Ctrl-C ends a command that does not stop.
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	context.AfterFunc(ctx, stop)
-	err := newRoot(os.Stdin, os.Stdout, os.Stderr).ExecuteContext(ctx)
+	cwd, _ := os.Getwd()
+	c := &cli{
+		stdin: os.Stdin, stdout: os.Stdout, stderr: os.Stderr, cwd: cwd,
+		stdinTTY:  term.IsTerminal(int(os.Stdin.Fd())),
+		stderrTTY: term.IsTerminal(int(os.Stderr.Fd())),
+	}
+	err := c.run(ctx, os.Args[1:])
 	stop()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "Error:", err)
@@ -36,13 +45,43 @@ func main() {
 type cli struct {
 	stdin          io.Reader
 	stdout, stderr io.Writer
+	// stdinTTY and stderrTTY say whether the user's stdin and stderr are
+	// terminals (known locally, or told by a remote client).
+	stdinTTY, stderrTTY bool
+	// cwd is the user's working directory, against which relative paths
+	// are resolved (the daemon's own differs).
+	cwd string
 	// node is the repository the daemon holds when it runs this command
 	// for a client; nil when the command opens the repository itself.
 	node *core.Node
+	// daemon is the running daemon, for commands that need the network;
+	// nil when the command runs in its own process.
+	daemon *daemon.Daemon
 }
 
-func newRoot(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {
-	c := &cli{stdin: stdin, stdout: stdout, stderr: stderr}
+// abs resolves a path the user gave against the user's directory.
+func (c *cli) abs(p string) string {
+	if p == "-" || filepath.IsAbs(p) || c.cwd == "" {
+		return p
+	}
+	return filepath.Join(c.cwd, p)
+}
+
+// run runs one command line: through the daemon when one holds the
+// repository (see remote.go), else here.
+func (c *cli) run(ctx context.Context, args []string) error {
+	if c.node == nil {
+		if done, err := c.runRemote(ctx, args); done {
+			return err
+		}
+	}
+	root := c.newRoot()
+	root.SetArgs(args)
+	return root.ExecuteContext(ctx)
+}
+
+func (c *cli) newRoot() *cobra.Command {
+	stdin, stdout, stderr := c.stdin, c.stdout, c.stderr
 	root := &cobra.Command{
 		Use:   "node",
 		Short: "A content-addressed storage node in the IPFS family",
@@ -57,7 +96,7 @@ The repository lives in $NODE_PATH (default ~/.node); create it with 'node init'
 	root.SetOut(stdout)
 	root.SetErr(stderr)
 	root.AddCommand(
-		c.initCmd(), c.configCmd(), c.versionCmd(), c.idCmd(),
+		c.initCmd(), c.configCmd(), c.versionCmd(), c.idCmd(), c.daemonCmd(),
 		c.addCmd(), c.catCmd(), c.getCmd(), c.lsCmd(),
 		c.blockCmd(), c.dagCmd(), c.pinCmd(), c.repoCmd(),
 	)

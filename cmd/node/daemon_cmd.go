@@ -1,0 +1,68 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"os"
+
+	"github.com/spf13/cobra"
+
+	"node/core"
+	"node/daemon"
+	"node/repo"
+)
+
+func (c *cli) daemonCmd() *cobra.Command {
+	var offline bool
+	cmd := &cobra.Command{
+		Use:   "daemon",
+		Short: "Run the node: join the network, serve blocks and the API",
+		Long: `Run the node until Ctrl-C or SIGTERM: the libp2p host, the DHT, Bitswap,
+the provider, and the HTTP API on Addresses.API that other node commands use
+while the daemon holds the repository. Creates the repository on first start.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) (err error) {
+			root, err := repoPath()
+			if err != nil {
+				return err
+			}
+			if _, err := os.Stat(root); errors.Is(err, os.ErrNotExist) {
+				cfg, err := repo.Init(root, "")
+				if err != nil {
+					return err
+				}
+				fmt.Fprintf(c.stdout, "initialized repository at %s\n", root)
+				_ = cfg
+			}
+			node, err := core.Open(root)
+			if err != nil {
+				return err
+			}
+			defer func() { err = errors.Join(err, node.Close()) }()
+			d, err := daemon.Start(cmd.Context(), node, daemon.Options{Offline: offline})
+			if err != nil {
+				return err
+			}
+			defer func() { err = errors.Join(err, d.Close()) }()
+			if err := d.ServeAPI(map[string]http.Handler{"/api/v0/cli": cliHandler(d, node)}); err != nil {
+				return err
+			}
+			_, id := node.Repo.Identity()
+			fmt.Fprintf(c.stdout, "peer identity: %s\n", id)
+			for _, a := range d.Addrs() {
+				fmt.Fprintf(c.stdout, "swarm listening on %s\n", a)
+			}
+			if offline {
+				fmt.Fprintln(c.stdout, "offline: not joining the network")
+			}
+			fmt.Fprintf(c.stdout, "API server listening on %s\n", d.APIAddr)
+			fmt.Fprintln(c.stdout, "daemon is ready")
+			<-cmd.Context().Done()
+			fmt.Fprintln(c.stdout, "shutting down")
+			return nil
+		},
+	}
+	cmd.Flags().BoolVar(&offline, "offline", false, "run without the network")
+	return cmd
+}

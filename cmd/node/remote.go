@@ -1,0 +1,229 @@
+package main
+
+// Commands run inside the daemon when one holds the repository: the CLI
+// sends its command line, working directory and stdin to the daemon's API
+// (POST /api/v0/cli), and the daemon runs the very same command against
+// the node it holds, streaming stdout, stderr and the outcome back in
+// frames. So every command works the same with or without a daemon, and
+// large inputs and outputs stream both ways.
+
+import (
+	"bufio"
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/multiformats/go-multiaddr"
+	manet "github.com/multiformats/go-multiaddr/net"
+	"github.com/multiformats/go-varint"
+
+	"node/core"
+	"node/daemon"
+	"node/repo"
+)
+
+// cliRequest travels in the X-Node-Command header; the body is stdin.
+type cliRequest struct {
+	Args      []string
+	Cwd       string
+	StdinTTY  bool
+	StderrTTY bool
+}
+
+// Frame types of the response stream: [type][uvarint length][data].
+const (
+	frameStdout = 'o'
+	frameStderr = 'e'
+	frameExit   = 'x' // data: the error message, empty on success
+)
+
+// readsStdin are the commands that may read standard input.
+var readsStdin = map[string]bool{"add": true, "block": true}
+
+// localOnly are the commands that never go through a daemon.
+var localOnly = map[string]bool{"init": true, "daemon": true, "version": true, "help": true, "completion": true, "__complete": true}
+
+// runRemote runs the command line in a daemon if one is serving this
+// repository. done is false when there is none (or the command is local).
+func (c *cli) runRemote(ctx context.Context, args []string) (done bool, err error) {
+	sub := ""
+	for _, a := range args {
+		if !strings.HasPrefix(a, "-") {
+			sub = a
+			break
+		}
+	}
+	if sub == "" || localOnly[sub] {
+		return false, nil
+	}
+	root, err := repoPath()
+	if err != nil {
+		return false, nil
+	}
+	addr, err := repo.ReadAddr(root, repo.AddrAPI)
+	if err != nil || addr == "" {
+		return false, nil
+	}
+	hostport, err := dialAddr(addr)
+	if err != nil {
+		return false, nil
+	}
+	// A daemon killed without cleaning up leaves its address behind:
+	// nothing answers there, and the command runs here instead.
+	conn, err := net.DialTimeout("tcp", hostport, 2*time.Second)
+	if err != nil {
+		return false, nil
+	}
+	conn.Close()
+
+	hdr, _ := json.Marshal(cliRequest{Args: args, Cwd: c.cwd, StdinTTY: c.stdinTTY, StderrTTY: c.stderrTTY})
+	// Only the commands that read stdin get it: a terminal or an
+	// unrelated pipe must not be read by a command that does not want it.
+	var body io.Reader = http.NoBody
+	if readsStdin[sub] && !c.stdinTTY {
+		body = c.stdin
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://"+hostport+"/api/v0/cli", body)
+	if err != nil {
+		return true, err
+	}
+	req.Header.Set("X-Node-Command", base64.StdEncoding.EncodeToString(hdr))
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return true, fmt.Errorf("talking to the daemon at %s: %w", hostport, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		msg, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+		return true, fmt.Errorf("the daemon at %s answered %s: %s", hostport, resp.Status, strings.TrimSpace(string(msg)))
+	}
+	return true, c.readFrames(bufio.NewReader(resp.Body))
+}
+
+// dialAddr turns the API multiaddr into host:port.
+func dialAddr(addr string) (string, error) {
+	m, err := multiaddr.NewMultiaddr(addr)
+	if err != nil {
+		return "", err
+	}
+	_, hostport, err := manet.DialArgs(m)
+	return hostport, err
+}
+
+func (c *cli) readFrames(r *bufio.Reader) error {
+	for {
+		typ, err := r.ReadByte()
+		if err != nil {
+			return fmt.Errorf("the daemon stopped answering: %w", err)
+		}
+		n, err := varint.ReadUvarint(r)
+		if err != nil || n > 16<<20 {
+			return fmt.Errorf("bad answer from the daemon (frame length %d): %v", n, err)
+		}
+		switch typ {
+		case frameStdout:
+			_, err = io.CopyN(c.stdout, r, int64(n))
+		case frameStderr:
+			_, err = io.CopyN(c.stderr, r, int64(n))
+		case frameExit:
+			msg := make([]byte, n)
+			if _, err := io.ReadFull(r, msg); err != nil {
+				return fmt.Errorf("the daemon stopped answering: %w", err)
+			}
+			if len(msg) > 0 {
+				return errors.New(string(msg))
+			}
+			return nil
+		default:
+			return fmt.Errorf("bad answer from the daemon: frame type %q", typ)
+		}
+		if err != nil {
+			return err
+		}
+	}
+}
+
+// cliHandler runs command lines sent by CLIs against the daemon's node.
+func cliHandler(d *daemon.Daemon, node *core.Node) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodPost {
+			http.Error(w, "use POST", http.StatusMethodNotAllowed)
+			return
+		}
+		hdr, err := base64.StdEncoding.DecodeString(r.Header.Get("X-Node-Command"))
+		var req cliRequest
+		if err == nil {
+			err = json.Unmarshal(hdr, &req)
+		}
+		if err != nil {
+			http.Error(w, "bad X-Node-Command header: "+err.Error(), http.StatusBadRequest)
+			return
+		}
+		// Read stdin while writing output (add - streams both ways).
+		if r.ContentLength != 0 {
+			_ = http.NewResponseController(w).EnableFullDuplex()
+		}
+		w.Header().Set("Content-Type", "application/octet-stream")
+		fw := &frameWriter{w: w}
+		c := &cli{
+			stdin: r.Body, stdout: fw.stream(frameStdout), stderr: fw.stream(frameStderr),
+			stdinTTY: req.StdinTTY, stderrTTY: req.StderrTTY, cwd: req.Cwd,
+			node: node, daemon: d,
+		}
+		msg := ""
+		if err := c.run(r.Context(), req.Args); err != nil {
+			msg = err.Error()
+		}
+		fw.write(frameExit, []byte(msg))
+		r.Body.Close()
+	})
+}
+
+// frameWriter writes frames to an HTTP response, flushing each one so the
+// client sees output as it is produced.
+type frameWriter struct {
+	mu sync.Mutex // guards w: stdout and stderr frames must not interleave
+	w  http.ResponseWriter
+}
+
+func (f *frameWriter) write(typ byte, p []byte) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	hdr := varint.ToUvarint(uint64(len(p)))
+	if _, err := f.w.Write(append([]byte{typ}, hdr...)); err != nil {
+		return err
+	}
+	if _, err := f.w.Write(p); err != nil {
+		return err
+	}
+	if fl, ok := f.w.(http.Flusher); ok {
+		fl.Flush()
+	}
+	return nil
+}
+
+func (f *frameWriter) stream(typ byte) io.Writer {
+	return writerFunc(func(p []byte) (int, error) {
+		total := len(p)
+		for len(p) > 0 {
+			n := min(len(p), 1<<20)
+			if err := f.write(typ, p[:n]); err != nil {
+				return 0, err
+			}
+			p = p[n:]
+		}
+		return total, nil
+	})
+}
+
+type writerFunc func([]byte) (int, error)
+
+func (f writerFunc) Write(p []byte) (int, error) { return f(p) }

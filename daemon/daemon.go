@@ -1,0 +1,205 @@
+package daemon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/pprof"
+	"time"
+
+	"github.com/ipfs/go-cid"
+	record "github.com/libp2p/go-libp2p-record"
+	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/multiformats/go-multiaddr"
+	manet "github.com/multiformats/go-multiaddr/net"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"node/core"
+	"node/dht"
+	"node/p2p"
+	"node/pin"
+	"node/repo"
+)
+
+// Options configure a daemon.
+type Options struct {
+	// Offline runs without the network: no host, no DHT.
+	Offline bool
+	// IPNSValidator checks /ipns records on the DHT (package ipns).
+	IPNSValidator record.Validator
+	// Log receives the daemon's logs; nil means slog.Default().
+	Log *slog.Logger
+}
+
+// Daemon is a running node.
+type Daemon struct {
+	Node     *core.Node
+	Host     host.Host // nil when offline
+	DHT      *dht.DHT  // nil when offline
+	Provider *dht.Provider
+	APIAddr  multiaddr.Multiaddr
+
+	log    *slog.Logger
+	srv    *http.Server
+	cancel context.CancelFunc
+	done   chan struct{} // closed when background work has stopped
+	mdns   interface{ Close() error }
+}
+
+// Start starts the daemon on an opened repository. Close stops it; the
+// caller closes the node afterwards.
+func Start(ctx context.Context, node *core.Node, opts Options) (_ *Daemon, err error) {
+	log := opts.Log
+	if log == nil {
+		log = slog.Default()
+	}
+	cfg := node.Repo.Config()
+	ctx, cancel := context.WithCancel(ctx)
+	d := &Daemon{Node: node, log: log, cancel: cancel, done: make(chan struct{})}
+	defer func() {
+		if err != nil {
+			d.Close()
+		}
+	}()
+
+	if !opts.Offline {
+		sk, _ := node.Repo.Identity()
+		grace, err := time.ParseDuration(cfg.Swarm.ConnMgr.GracePeriod)
+		if err != nil {
+			return nil, fmt.Errorf("Swarm.ConnMgr.GracePeriod: %w", err)
+		}
+		d.Host, err = p2p.NewHost(p2p.Config{
+			Identity: sk, ListenAddrs: cfg.Addresses.Swarm,
+			LowWater: cfg.Swarm.ConnMgr.LowWater, HighWater: cfg.Swarm.ConnMgr.HighWater, GracePeriod: grace,
+		})
+		if err != nil {
+			return nil, err
+		}
+		boot, err := p2p.ParsePeers(cfg.Bootstrap)
+		if err != nil {
+			return nil, fmt.Errorf("Bootstrap: %w", err)
+		}
+		d.DHT, err = dht.New(ctx, d.Host, cfg.Routing.Type, boot, opts.IPNSValidator)
+		if err != nil {
+			return nil, err
+		}
+		if cfg.Discovery.MDNS.Enabled {
+			if d.mdns, err = p2p.StartMDNS(d.Host, log); err != nil {
+				return nil, err
+			}
+		}
+		d.Provider = dht.NewProvider(d.DHT, strategySet(node, cfg.Provider.Strategy), log)
+		go func() {
+			defer close(d.done)
+			p2p.Bootstrap(ctx, d.Host, boot, log)
+			d.Provider.Run(ctx, dht.ReprovideInterval)
+		}()
+	} else {
+		close(d.done)
+	}
+
+	return d, nil
+}
+
+// ServeAPI serves the API on Addresses.API with the given handlers (by
+// path pattern) besides metrics and pprof, and writes the address file.
+func (d *Daemon) ServeAPI(handlers map[string]http.Handler) error {
+	addr := d.Node.Repo.Config().Addresses.API
+	m, err := multiaddr.NewMultiaddr(addr)
+	if err != nil {
+		return fmt.Errorf("Addresses.API %q: %w", addr, err)
+	}
+	l, err := manet.Listen(m)
+	if err != nil {
+		return fmt.Errorf("listening on the API address %s: %w", addr, err)
+	}
+	d.APIAddr = l.Multiaddr()
+	mux := http.NewServeMux()
+	for pattern, h := range handlers {
+		mux.Handle(pattern, h)
+	}
+	mux.Handle("/debug/metrics/prometheus", promhttp.Handler())
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	d.srv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	go d.srv.Serve(manet.NetListener(l))
+	if err := d.Node.Repo.SetAddr(repo.AddrAPI, d.APIAddr.String()); err != nil {
+		return fmt.Errorf("writing the API address file: %w", err)
+	}
+	return nil
+}
+
+// Addrs are the host's listen addresses with its peer ID, or none offline.
+func (d *Daemon) Addrs() []string {
+	if d.Host == nil {
+		return nil
+	}
+	var out []string
+	for _, a := range d.Host.Addrs() {
+		out = append(out, a.String()+"/p2p/"+d.Host.ID().String())
+	}
+	return out
+}
+
+// Close stops serving and the network. It does not close the Node.
+func (d *Daemon) Close() error {
+	var errs []error
+	if d.srv != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		errs = append(errs, ignoreClosed(d.srv.Shutdown(ctx)))
+		cancel()
+	}
+	d.cancel()
+	<-d.done
+	if d.mdns != nil {
+		errs = append(errs, d.mdns.Close())
+	}
+	if d.DHT != nil {
+		errs = append(errs, d.DHT.Close())
+	}
+	if d.Host != nil {
+		errs = append(errs, d.Host.Close())
+	}
+	return errors.Join(errs...)
+}
+
+func ignoreClosed(err error) error {
+	if errors.Is(err, http.ErrServerClosed) || errors.Is(err, net.ErrClosed) || errors.Is(err, io.EOF) {
+		return nil
+	}
+	return err
+}
+
+// strategySet enumerates what the provider announces at each reprovide.
+func strategySet(node *core.Node, strategy string) func(ctx context.Context, fn func(cid.Cid) error) error {
+	return func(ctx context.Context, fn func(cid.Cid) error) error {
+		switch strategy {
+		case "roots":
+			return eachPin(ctx, node.Pins, pin.Recursive, fn)
+		case "pinned":
+			return eachPin(ctx, node.Pins, pin.All, fn)
+		default: // "all"
+			return core.EachBlock(ctx, node.Blocks, fn)
+		}
+	}
+}
+
+func eachPin(ctx context.Context, p *pin.Pinner, mode pin.Mode, fn func(cid.Cid) error) error {
+	pins, err := p.List(ctx, mode)
+	if err != nil {
+		return err
+	}
+	for _, x := range pins {
+		if err := fn(x.CID); err != nil {
+			return err
+		}
+	}
+	return nil
+}

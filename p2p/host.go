@@ -1,0 +1,133 @@
+package p2p
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/libp2p/go-libp2p"
+	"github.com/libp2p/go-libp2p/core/crypto"
+	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/p2p/discovery/mdns"
+	"github.com/libp2p/go-libp2p/p2p/muxer/yamux"
+	"github.com/libp2p/go-libp2p/p2p/net/connmgr"
+	"github.com/libp2p/go-libp2p/p2p/security/noise"
+	libp2ptls "github.com/libp2p/go-libp2p/p2p/security/tls"
+	quic "github.com/libp2p/go-libp2p/p2p/transport/quic"
+	"github.com/libp2p/go-libp2p/p2p/transport/tcp"
+	ma "github.com/multiformats/go-multiaddr"
+)
+
+// Config is what the host needs from the node's configuration.
+type Config struct {
+	Identity    crypto.PrivKey
+	ListenAddrs []string
+	// Connection manager: past HighWater connections, trim to LowWater,
+	// sparing those younger than GracePeriod.
+	LowWater, HighWater int
+	GracePeriod         time.Duration
+}
+
+// NewHost starts a libp2p host listening on the configured addresses.
+func NewHost(cfg Config) (host.Host, error) {
+	addrs := make([]ma.Multiaddr, 0, len(cfg.ListenAddrs))
+	for _, s := range cfg.ListenAddrs {
+		a, err := ma.NewMultiaddr(s)
+		if err != nil {
+			return nil, fmt.Errorf("listen address %q (Addresses.Swarm): %w", s, err)
+		}
+		addrs = append(addrs, a)
+	}
+	cm, err := connmgr.NewConnManager(cfg.LowWater, cfg.HighWater, connmgr.WithGracePeriod(cfg.GracePeriod))
+	if err != nil {
+		return nil, fmt.Errorf("connection manager (Swarm.ConnMgr): %w", err)
+	}
+	h, err := libp2p.New(
+		libp2p.Identity(cfg.Identity),
+		libp2p.ListenAddrs(addrs...),
+		libp2p.Transport(tcp.NewTCPTransport),
+		libp2p.Transport(quic.NewTransport),
+		libp2p.Security(noise.ID, noise.New),
+		libp2p.Security(libp2ptls.ID, libp2ptls.New),
+		libp2p.Muxer(yamux.ID, yamux.DefaultTransport),
+		libp2p.ConnectionManager(cm),
+		libp2p.DefaultResourceManager,
+		libp2p.Ping(true),
+	)
+	if err != nil {
+		return nil, fmt.Errorf("starting the libp2p host: %w", err)
+	}
+	return h, nil
+}
+
+// ParsePeers parses multiaddrs ending in /p2p/<peer ID> (Bootstrap entries,
+// `node swarm connect` arguments) into address infos, merging addresses of
+// the same peer.
+func ParsePeers(addrs []string) ([]peer.AddrInfo, error) {
+	mas := make([]ma.Multiaddr, 0, len(addrs))
+	for _, s := range addrs {
+		a, err := ma.NewMultiaddr(s)
+		if err != nil {
+			return nil, fmt.Errorf("peer address %q: %w", s, err)
+		}
+		mas = append(mas, a)
+	}
+	infos, err := peer.AddrInfosFromP2pAddrs(mas...)
+	if err != nil {
+		return nil, fmt.Errorf("peer addresses must end in /p2p/<peer ID>: %w", err)
+	}
+	return infos, nil
+}
+
+// Bootstrap connects to the given peers in parallel and returns how many
+// connections succeeded. Failures are logged, not returned: the network
+// works with whichever peers answer.
+func Bootstrap(ctx context.Context, h host.Host, peers []peer.AddrInfo, log *slog.Logger) int {
+	var wg sync.WaitGroup
+	var mu sync.Mutex // guards ok
+	ok := 0
+	for _, p := range peers {
+		wg.Go(func() {
+			cctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+			defer cancel()
+			if err := h.Connect(cctx, p); err != nil {
+				log.Debug("bootstrap peer did not answer", "peer", p.ID, "err", err)
+				return
+			}
+			mu.Lock()
+			ok++
+			mu.Unlock()
+		})
+	}
+	wg.Wait()
+	return ok
+}
+
+// StartMDNS announces the host on the local network and connects to the
+// peers it finds there. Close the returned service to stop.
+func StartMDNS(h host.Host, log *slog.Logger) (interface{ Close() error }, error) {
+	s := mdns.NewMdnsService(h, "_p2p._udp", mdnsNotifee{h: h, log: log})
+	if err := s.Start(); err != nil {
+		return nil, fmt.Errorf("starting mDNS: %w", err)
+	}
+	return s, nil
+}
+
+type mdnsNotifee struct {
+	h   host.Host
+	log *slog.Logger
+}
+
+func (n mdnsNotifee) HandlePeerFound(p peer.AddrInfo) {
+	if p.ID == n.h.ID() {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := n.h.Connect(ctx, p); err != nil {
+		n.log.Debug("mDNS peer did not answer", "peer", p.ID, "err", err)
+	}
+}
