@@ -15,6 +15,7 @@ import (
 
 func (c *cli) daemonCmd() *cobra.Command {
 	var offline bool
+	var initProfile string
 	cmd := &cobra.Command{
 		Use:   "daemon",
 		Short: "Run the node: join the network, serve blocks and the API",
@@ -28,12 +29,10 @@ while the daemon holds the repository. Creates the repository on first start.`,
 				return err
 			}
 			if _, err := os.Stat(root); errors.Is(err, os.ErrNotExist) {
-				cfg, err := repo.Init(root, "")
-				if err != nil {
+				if _, err := repo.Init(root, initProfile); err != nil {
 					return err
 				}
 				fmt.Fprintf(c.stdout, "initialized repository at %s\n", root)
-				_ = cfg
 			}
 			node, err := core.Open(root)
 			if err != nil {
@@ -64,5 +63,6 @@ while the daemon holds the repository. Creates the repository on first start.`,
 		},
 	}
 	cmd.Flags().BoolVar(&offline, "offline", false, "run without the network")
+	cmd.Flags().StringVar(&initProfile, "init-profile", "", "profile of the repository created on first start (\"test\": loopback, random ports)")
 	return cmd
 }

@@ -10,6 +10,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"syscall"
+	"time"
 
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
@@ -96,7 +97,7 @@ The repository lives in $NODE_PATH (default ~/.node); create it with 'node init'
 	root.SetOut(stdout)
 	root.SetErr(stderr)
 	root.AddCommand(
-		c.initCmd(), c.configCmd(), c.versionCmd(), c.idCmd(), c.daemonCmd(),
+		c.initCmd(), c.configCmd(), c.versionCmd(), c.idCmd(), c.daemonCmd(), c.swarmCmd(), c.routingCmd(),
 		c.addCmd(), c.catCmd(), c.getCmd(), c.lsCmd(),
 		c.blockCmd(), c.dagCmd(), c.pinCmd(), c.repoCmd(),
 	)
@@ -113,4 +114,9 @@ func (c *cli) versionCmd() *cobra.Command {
 			return nil
 		},
 	}
+}
+
+// contextWithTimeout bounds a command's context.
+func contextWithTimeout(cmd *cobra.Command, d time.Duration) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(cmd.Context(), d)
 }

@@ -80,27 +80,3 @@ Addresses.API. VALUE is taken as a string unless --json is given.`,
 	cmd.Flags().BoolVar(&asJSON, "json", false, "parse VALUE as JSON (and print values as JSON)")
 	return cmd
 }
-
-func (c *cli) idCmd() *cobra.Command {
-	return &cobra.Command{
-		Use:   "id",
-		Short: "Print the node's peer ID",
-		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			root, err := repoPath()
-			if err != nil {
-				return err
-			}
-			cfg, err := repo.ReadConfig(root)
-			if err != nil {
-				return err
-			}
-			out, err := json.MarshalIndent(map[string]any{"ID": cfg.Identity.PeerID}, "", "  ")
-			if err != nil {
-				return err
-			}
-			fmt.Fprintln(c.stdout, string(out))
-			return nil
-		},
-	}
-}

@@ -1,0 +1,163 @@
+package main
+
+import (
+	"bufio"
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// testDaemon is a `node daemon` process.
+type testDaemon struct {
+	*testRepo
+	cmd   *exec.Cmd
+	lines chan string // the daemon's stdout, line by line
+}
+
+// startDaemon starts a daemon on r and waits for its ready line.
+func startDaemon(t *testing.T, r *testRepo, args ...string) *testDaemon {
+	t.Helper()
+	cmd := r.cmd(append([]string{"daemon"}, args...)...)
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	d := &testDaemon{testRepo: r, cmd: cmd, lines: make(chan string, 100)}
+	go func() {
+		defer close(d.lines)
+		sc := bufio.NewScanner(out)
+		for sc.Scan() {
+			d.lines <- sc.Text()
+		}
+	}()
+	t.Cleanup(func() {
+		if d.cmd.ProcessState == nil {
+			d.cmd.Process.Kill()
+			d.cmd.Wait()
+		}
+	})
+	d.waitLine(t, "daemon is ready")
+	return d
+}
+
+// waitLine waits for a line of the daemon's output containing s.
+func (d *testDaemon) waitLine(t *testing.T, s string) string {
+	t.Helper()
+	timeout := time.After(60 * time.Second)
+	for {
+		select {
+		case l, ok := <-d.lines:
+			if !ok {
+				t.Fatalf("daemon exited before printing %q", s)
+			}
+			if strings.Contains(l, s) {
+				return l
+			}
+		case <-timeout:
+			t.Fatalf("timed out waiting for the daemon to print %q", s)
+		}
+	}
+}
+
+// stop sends SIGINT and waits for a clean exit.
+func (d *testDaemon) stop(t *testing.T) {
+	t.Helper()
+	if err := d.cmd.Process.Signal(syscall.SIGINT); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- d.cmd.Wait() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("daemon did not exit cleanly: %v", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("daemon did not stop within 30 s of SIGINT")
+	}
+}
+
+func TestDaemonServesCommands(t *testing.T) {
+	r := newRepo(t)
+	d := startDaemon(t, r)
+	if _, err := os.Stat(filepath.Join(r.path, "api")); err != nil {
+		t.Fatalf("the daemon wrote no api file: %v", err)
+	}
+	// The daemon holds the lock: these work only through its API.
+	data := randomBytes(11, 3<<20)
+	c := strings.TrimSpace(r.mustIn(data, "add", "-Q"))
+	if got := r.must("cat", c); got != string(data) {
+		t.Fatal("cat through the daemon differs")
+	}
+	out := filepath.Join(t.TempDir(), "got")
+	r.must("get", "-o", out, c)
+	if b, _ := os.ReadFile(out); string(b) != string(data) {
+		t.Fatal("get through the daemon differs")
+	}
+	if e := r.fails(nil, "cat", "bafkreaa"); !strings.Contains(e, "not accepted") {
+		t.Fatalf("errors come back from the daemon: %q", e)
+	}
+	var id struct {
+		ID        string
+		Addresses []string
+	}
+	if err := json.Unmarshal([]byte(r.must("id")), &id); err != nil || len(id.Addresses) == 0 {
+		t.Fatalf("node id through the daemon: %+v, %v", id, err)
+	}
+
+	d.stop(t)
+	if _, err := os.Stat(filepath.Join(r.path, "api")); !os.IsNotExist(err) {
+		t.Fatalf("api file left after a clean shutdown: %v", err)
+	}
+	// Without the daemon, commands open the repository themselves.
+	if got := r.must("cat", c); got != string(data) {
+		t.Fatal("cat after the daemon stopped differs")
+	}
+}
+
+func TestDaemonInitialisesRepository(t *testing.T) {
+	r := &testRepo{t: t, path: filepath.Join(t.TempDir(), "fresh")}
+	d := startDaemon(t, r, "--init-profile", "test", "--offline")
+	if _, err := os.Stat(filepath.Join(r.path, "config")); err != nil {
+		t.Fatalf("no repository after the first start: %v", err)
+	}
+	if e := r.fails(nil, "swarm", "peers"); !strings.Contains(e, "offline") {
+		t.Fatalf("swarm peers on an offline daemon: %q", e)
+	}
+	d.stop(t)
+	if e := r.fails(nil, "swarm", "peers"); !strings.Contains(e, "node daemon") {
+		t.Fatalf("swarm peers without a daemon: %q", e)
+	}
+}
+
+func TestTwoDaemonsFindEachOther(t *testing.T) {
+	a, b := newRepo(t), newRepo(t)
+	for _, r := range []*testRepo{a, b} {
+		r.must("config", "Routing.Type", "server")
+	}
+	da, db := startDaemon(t, a), startDaemon(t, b)
+	var idB struct{ Addresses []string }
+	json.Unmarshal([]byte(b.must("id")), &idB)
+	a.must(append([]string{"swarm", "connect"}, idB.Addresses[0])...)
+	if peers := a.must("swarm", "peers"); !strings.Contains(peers, strings.Split(idB.Addresses[0], "/p2p/")[1]) {
+		t.Fatalf("a's peers do not include b:\n%s", peers)
+	}
+	c := strings.TrimSpace(a.mustIn([]byte("provided by a"), "add", "-Q"))
+	a.must("routing", "provide", c)
+	var idA struct{ ID string }
+	json.Unmarshal([]byte(a.must("id")), &idA)
+	if provs := b.must("routing", "findprovs", "--timeout", "20s", c); !strings.Contains(provs, idA.ID) {
+		t.Fatalf("b found providers %q, want a (%s)", provs, idA.ID)
+	}
+	da.stop(t)
+	db.stop(t)
+}
