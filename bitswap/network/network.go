@@ -1,0 +1,221 @@
+package network
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/core/protocol"
+	ma "github.com/multiformats/go-multiaddr"
+
+	"node/bitswap/message"
+)
+
+// SendTimeout bounds writing one message to a peer.
+const SendTimeout = 30 * time.Second
+
+// Receiver is told what arrives from peers. Its methods may be called from
+// many goroutines at once (one per inbound stream).
+type Receiver interface {
+	ReceiveMessage(ctx context.Context, from peer.ID, m *message.Message)
+	// ReceiveError reports a peer whose message was malformed; its stream
+	// has been reset.
+	ReceiveError(from peer.ID, err error)
+	PeerConnected(p peer.ID)
+	PeerDisconnected(p peer.ID)
+}
+
+// Network is Bitswap's view of the libp2p host.
+type Network struct {
+	h   host.Host
+	log *slog.Logger
+
+	mu       sync.Mutex // guards senders and r
+	senders  map[peer.ID]*sender
+	r        Receiver
+	notifiee *network.NotifyBundle
+}
+
+// New returns the network of h; Start begins receiving.
+func New(h host.Host, log *slog.Logger) *Network {
+	if log == nil {
+		log = slog.Default()
+	}
+	return &Network{h: h, log: log, senders: map[peer.ID]*sender{}}
+}
+
+// Self is this node's peer ID.
+func (n *Network) Self() peer.ID { return n.h.ID() }
+
+// Start registers the protocol handlers and connection notifications.
+func (n *Network) Start(r Receiver) {
+	n.mu.Lock()
+	n.r = r
+	n.mu.Unlock()
+	for _, id := range message.Protocols {
+		n.h.SetStreamHandler(id, n.handleStream)
+	}
+	n.notifiee = &network.NotifyBundle{
+		ConnectedF: func(_ network.Network, c network.Conn) { r.PeerConnected(c.RemotePeer()) },
+		DisconnectedF: func(net network.Network, c network.Conn) {
+			if net.Connectedness(c.RemotePeer()) != network.Connected {
+				n.dropSender(c.RemotePeer())
+				r.PeerDisconnected(c.RemotePeer())
+			}
+		},
+	}
+	n.h.Network().Notify(n.notifiee)
+	for _, p := range n.h.Network().Peers() {
+		r.PeerConnected(p)
+	}
+}
+
+// Stop removes the handlers and closes outbound streams.
+func (n *Network) Stop() {
+	for _, id := range message.Protocols {
+		n.h.RemoveStreamHandler(id)
+	}
+	if n.notifiee != nil {
+		n.h.Network().StopNotify(n.notifiee)
+	}
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	for p, s := range n.senders {
+		s.close()
+		delete(n.senders, p)
+	}
+}
+
+// ConnectedPeers lists the peers with an open connection.
+func (n *Network) ConnectedPeers() []peer.ID { return n.h.Network().Peers() }
+
+// Connect dials a peer found by the DHT.
+func (n *Network) Connect(ctx context.Context, p peer.AddrInfo) error { return n.h.Connect(ctx, p) }
+
+// AddAddrs remembers addresses of a peer for a while.
+func (n *Network) AddAddrs(p peer.ID, addrs []ma.Multiaddr) {
+	n.h.Peerstore().AddAddrs(p, addrs, 10*time.Minute)
+}
+
+func (n *Network) handleStream(s network.Stream) {
+	version, ok := message.VersionOf(s.Protocol())
+	if !ok {
+		s.Reset()
+		return
+	}
+	_ = version // inbound messages decode the same way for every version
+	n.mu.Lock()
+	r := n.r
+	n.mu.Unlock()
+	from := s.Conn().RemotePeer()
+	rd := message.NewReader(s)
+	for {
+		m, err := rd.ReadMsg()
+		if err != nil {
+			if errors.Is(err, io.EOF) {
+				s.Close()
+				return
+			}
+			if errors.Is(err, message.ErrInvalid) {
+				r.ReceiveError(from, err)
+			}
+			s.Reset()
+			return
+		}
+		r.ReceiveMessage(context.Background(), from, m)
+	}
+}
+
+// SendMessage sends m to p over the peer's outbound stream, opening one
+// (and connecting) if needed. A failed write is retried once on a new
+// stream.
+func (n *Network) SendMessage(ctx context.Context, p peer.ID, m *message.Message) error {
+	var err error
+	for attempt := 0; attempt < 2; attempt++ {
+		s := n.senderFor(p)
+		if err = s.send(ctx, n.h, m); err == nil {
+			return nil
+		}
+		var nr *message.NotRepresentableError
+		if errors.As(err, &nr) || errors.Is(err, message.ErrInvalid) || ctx.Err() != nil {
+			return err
+		}
+		n.dropSender(p)
+	}
+	return err
+}
+
+func (n *Network) senderFor(p peer.ID) *sender {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	s, ok := n.senders[p]
+	if !ok {
+		s = &sender{peer: p}
+		n.senders[p] = s
+	}
+	return s
+}
+
+func (n *Network) dropSender(p peer.ID) {
+	n.mu.Lock()
+	s, ok := n.senders[p]
+	delete(n.senders, p)
+	n.mu.Unlock()
+	if ok {
+		s.close()
+	}
+}
+
+// sender owns the outbound stream to one peer.
+type sender struct {
+	peer peer.ID
+
+	mu      sync.Mutex // guards stream and version; serialises writes
+	stream  network.Stream
+	version message.Version
+}
+
+func (s *sender) send(ctx context.Context, h host.Host, m *message.Message) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.stream == nil {
+		st, err := h.NewStream(network.WithAllowLimitedConn(ctx, "bitswap"), s.peer, protocols()...)
+		if err != nil {
+			return fmt.Errorf("opening a bitswap stream to %s: %w", s.peer, err)
+		}
+		v, _ := message.VersionOf(st.Protocol())
+		s.stream, s.version = st, v
+	}
+	deadline := time.Now().Add(SendTimeout)
+	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
+		deadline = d
+	}
+	s.stream.SetWriteDeadline(deadline)
+	if err := message.WriteMsg(s.stream, m, s.version); err != nil {
+		var nr *message.NotRepresentableError
+		if !errors.As(err, &nr) {
+			s.stream.Reset()
+			s.stream = nil
+		}
+		return fmt.Errorf("sending to %s: %w", s.peer, err)
+	}
+	return nil
+}
+
+func (s *sender) close() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.stream != nil {
+		s.stream.Close()
+		s.stream = nil
+	}
+}
+
+func protocols() []protocol.ID { return message.Protocols }
