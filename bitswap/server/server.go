@@ -1,0 +1,272 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/ipfs/go-cid"
+	"github.com/libp2p/go-libp2p/core/peer"
+
+	"node/bitswap/decision"
+	"node/bitswap/message"
+	"node/blockstore"
+)
+
+// Store is what the server reads blocks from.
+type Store interface {
+	Get(ctx context.Context, c cid.Cid) ([]byte, error)
+	Size(ctx context.Context, c cid.Cid) (int, error)
+}
+
+// Net sends messages to peers.
+type Net interface {
+	SendMessage(ctx context.Context, p peer.ID, m *message.Message) error
+}
+
+// senders is how many messages are sent at once.
+const senders = 4
+
+// Server answers other peers' want-lists.
+type Server struct {
+	net   Net
+	store Store
+	log   *slog.Logger
+
+	engine *decision.Engine // owned by run
+	events chan func(now time.Time)
+	done   chan taskResult
+	work   chan decision.Task
+	stop   chan struct{}
+	exited chan struct{}
+}
+
+type taskResult struct {
+	task          decision.Task
+	blocks, bytes int
+}
+
+// New returns a server; Run starts it.
+func New(net Net, store Store, cfg decision.Config, log *slog.Logger) (*Server, error) {
+	e, err := decision.New(cfg)
+	if err != nil {
+		return nil, err
+	}
+	if log == nil {
+		log = slog.Default()
+	}
+	return &Server{
+		net: net, store: store, log: log, engine: e,
+		events: make(chan func(time.Time), 256),
+		done:   make(chan taskResult, senders),
+		work:   make(chan decision.Task, senders),
+		stop:   make(chan struct{}),
+		exited: make(chan struct{}),
+	}, nil
+}
+
+// Run serves until ctx ends.
+func (s *Server) Run(ctx context.Context) {
+	defer close(s.exited)
+	workCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	for range senders {
+		go s.sender(workCtx)
+	}
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	inflight := 0
+	for {
+		for inflight < senders {
+			t, ok := s.engine.NextTask(time.Now())
+			if !ok {
+				break
+			}
+			inflight++
+			s.work <- t // buffered for `senders` tasks: never blocks
+		}
+		select {
+		case f := <-s.events:
+			f(time.Now())
+		case r := <-s.done:
+			inflight--
+			s.engine.TaskDone(r.task, r.blocks, r.bytes, time.Now())
+		case now := <-tick.C:
+			s.engine.Tick(now)
+		case <-ctx.Done():
+			return
+		}
+	}
+}
+
+// do runs f on the owner goroutine and waits for it.
+func (s *Server) do(ctx context.Context, f func(now time.Time)) error {
+	done := make(chan struct{})
+	select {
+	case s.events <- func(now time.Time) { f(now); close(done) }:
+	case <-s.exited:
+		return errors.New("bitswap server stopped")
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	select {
+	case <-done:
+		return nil
+	case <-s.exited:
+		return errors.New("bitswap server stopped")
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// post runs f on the owner goroutine without waiting, unless the server
+// has stopped.
+func (s *Server) post(f func(now time.Time)) {
+	select {
+	case s.events <- f:
+	case <-s.exited:
+	}
+}
+
+func (s *Server) sender(ctx context.Context) {
+	for {
+		select {
+		case t := <-s.work:
+			blocks, bytes := s.send(ctx, t)
+			select {
+			case s.done <- taskResult{task: t, blocks: blocks, bytes: bytes}:
+			case <-ctx.Done():
+				return
+			}
+		case <-ctx.Done():
+			return
+		}
+	}
+}
+
+// send builds and sends one task's message; it returns the blocks and
+// bytes sent.
+func (s *Server) send(ctx context.Context, t decision.Task) (blocks, bytes int) {
+	m := &message.Message{PendingBytes: int32(min(t.PendingBytes, 1<<31-1))}
+	for _, c := range t.Blocks {
+		data, err := s.store.Get(ctx, c)
+		if err != nil {
+			// Gone since the want was resolved (GC), or unreadable: say
+			// we do not have it rather than sending nothing.
+			if !errors.Is(err, blockstore.ErrNotFound) {
+				s.log.Warn("bitswap: cannot read a wanted block", "cid", c, "err", err)
+			}
+			m.Presences = append(m.Presences, message.Presence{CID: c, Type: message.DontHave})
+			continue
+		}
+		m.Blocks = append(m.Blocks, blockstore.Block{CID: c, Data: data})
+		bytes += len(data)
+	}
+	for _, c := range t.Haves {
+		m.Presences = append(m.Presences, message.Presence{CID: c, Type: message.Have})
+	}
+	for _, c := range t.DontHaves {
+		m.Presences = append(m.Presences, message.Presence{CID: c, Type: message.DontHave})
+	}
+	if m.Empty() {
+		return 0, 0
+	}
+	if err := s.net.SendMessage(ctx, t.Peer, m); err != nil && !errors.Is(err, message.ErrNotRepresentable) {
+		s.log.Debug("bitswap: sending to a peer failed", "peer", t.Peer, "err", err)
+		return 0, 0
+	}
+	return len(m.Blocks), bytes
+}
+
+// ReceiveMessage takes a peer's want-list (and, for its ledger, the blocks
+// it sent us). Whether we have each wanted block is looked up here, in the
+// receiving goroutine, so the engine never touches the store.
+func (s *Server) ReceiveMessage(ctx context.Context, from peer.ID, m *message.Message) {
+	if len(m.Blocks) > 0 {
+		n := 0
+		for _, b := range m.Blocks {
+			n += len(b.Data)
+		}
+		count := len(m.Blocks)
+		s.post(func(now time.Time) { s.engine.BlocksReceived(from, count, n, now) })
+	}
+	if len(m.Wantlist) == 0 && !m.Full {
+		return
+	}
+	wants := make([]decision.Want, 0, len(m.Wantlist))
+	for _, e := range m.Wantlist {
+		w := decision.Want{
+			CID: e.CID, Priority: e.Priority, Cancel: e.Cancel,
+			WantHave: e.WantType == message.WantHave, SendDontHave: e.SendDontHave,
+		}
+		if !e.Cancel {
+			if size, err := s.store.Size(ctx, e.CID); err == nil {
+				w.Have, w.Size = true, size
+			}
+		}
+		wants = append(wants, w)
+	}
+	full := m.Full
+	s.post(func(now time.Time) {
+		if dropped := s.engine.WantsReceived(from, full, wants, now); dropped > 0 {
+			s.log.Debug("bitswap: peer's want-list is full", "peer", from, "dropped", dropped)
+		}
+	})
+}
+
+// PeerConnected and PeerDisconnected keep the engine's view of peers.
+func (s *Server) PeerConnected(p peer.ID) {
+	s.post(func(now time.Time) { s.engine.PeerConnected(p, now) })
+}
+
+func (s *Server) PeerDisconnected(p peer.ID) {
+	s.post(func(now time.Time) { s.engine.PeerDisconnected(p, now) })
+}
+
+// BlockAdded tells the server a block is now stored, so peers waiting for
+// it get it.
+func (s *Server) BlockAdded(c cid.Cid, size int) {
+	s.post(func(now time.Time) { s.engine.BlockAdded(c, size, now) })
+}
+
+// Ledgers returns every peer's ledger.
+func (s *Server) Ledgers(ctx context.Context) ([]decision.LedgerSnapshot, error) {
+	var out []decision.LedgerSnapshot
+	err := s.do(ctx, func(time.Time) { out = s.engine.Ledgers() })
+	return out, err
+}
+
+// Ledger returns one peer's ledger.
+func (s *Server) Ledger(ctx context.Context, p peer.ID) (decision.LedgerSnapshot, error) {
+	var out decision.LedgerSnapshot
+	var ok bool
+	if err := s.do(ctx, func(time.Time) { out, ok = s.engine.Ledger(p) }); err != nil {
+		return out, err
+	}
+	if !ok {
+		return out, fmt.Errorf("no ledger with peer %s", p)
+	}
+	return out, nil
+}
+
+// WantlistOf returns what a peer wants from us.
+func (s *Server) WantlistOf(ctx context.Context, p peer.ID) ([]decision.WantEntry, error) {
+	var out []decision.WantEntry
+	err := s.do(ctx, func(time.Time) { out = s.engine.WantlistOf(p) })
+	return out, err
+}
+
+// Stats returns the engine's totals.
+func (s *Server) Stats(ctx context.Context) (decision.Stats, error) {
+	var out decision.Stats
+	err := s.do(ctx, func(time.Time) { out = s.engine.Stats() })
+	return out, err
+}
+
+// ReceiveError logs a peer that sent a malformed message (its stream was
+// reset by the network layer).
+func (s *Server) ReceiveError(from peer.ID, err error) {
+	s.log.Debug("bitswap: malformed message", "peer", from, "err", err)
+}

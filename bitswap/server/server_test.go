@@ -1,0 +1,138 @@
+package server
+
+import (
+	"bytes"
+	"context"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/ipfs/go-cid"
+	"github.com/libp2p/go-libp2p"
+	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/multiformats/go-multihash"
+
+	"node/bitswap/decision"
+	"node/bitswap/message"
+	"node/bitswap/network"
+	"node/blockstore"
+)
+
+func newHost(t *testing.T) host.Host {
+	t.Helper()
+	h, err := libp2p.New(libp2p.ListenAddrStrings("/ip4/127.0.0.1/tcp/0"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { h.Close() })
+	return h
+}
+
+func block(t *testing.T, data []byte) blockstore.Block {
+	mh, err := multihash.Sum(data, multihash.SHA2_256, -1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return blockstore.Block{CID: cid.NewCidV1(cid.Raw, mh), Data: data}
+}
+
+// collector is a client-side Receiver gathering what the server sends.
+type collector struct {
+	mu        sync.Mutex // guards blocks and presences
+	blocks    map[string][]byte
+	presences map[string]message.PresenceType
+	changed   chan struct{}
+}
+
+func newCollector() *collector {
+	return &collector{blocks: map[string][]byte{}, presences: map[string]message.PresenceType{}, changed: make(chan struct{}, 1000)}
+}
+
+func (c *collector) ReceiveMessage(_ context.Context, _ peer.ID, m *message.Message) {
+	c.mu.Lock()
+	for _, b := range m.Blocks {
+		c.blocks[string(b.CID.Hash())] = append([]byte(nil), b.Data...)
+	}
+	for _, p := range m.Presences {
+		c.presences[string(p.CID.Hash())] = p.Type
+	}
+	c.mu.Unlock()
+	c.changed <- struct{}{}
+}
+func (c *collector) ReceiveError(peer.ID, error) {}
+func (c *collector) PeerConnected(peer.ID)       {}
+func (c *collector) PeerDisconnected(peer.ID)    {}
+
+// waitFor waits until cond holds over the collected state.
+func (c *collector) waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.After(10 * time.Second)
+	for {
+		c.mu.Lock()
+		ok := cond()
+		c.mu.Unlock()
+		if ok {
+			return
+		}
+		select {
+		case <-c.changed:
+		case <-deadline:
+			t.Fatalf("timed out waiting for %s", what)
+		}
+	}
+}
+
+func TestServerAnswersWants(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	store := blockstore.NewMemory()
+	big := block(t, bytes.Repeat([]byte("big block "), 30000))
+	small := block(t, []byte("small"))
+	missing := block(t, []byte("not stored"))
+	late := block(t, []byte("stored later"))
+	store.PutMany(ctx, []blockstore.Block{big, small})
+
+	hs, hc := newHost(t), newHost(t)
+	ns := network.New(hs, nil)
+	srv, err := New(ns, store, decision.Config{}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ns.Start(srv)
+	go srv.Run(ctx)
+
+	nc := network.New(hc, nil)
+	col := newCollector()
+	nc.Start(col)
+	if err := hc.Connect(ctx, peer.AddrInfo{ID: hs.ID(), Addrs: hs.Addrs()}); err != nil {
+		t.Fatal(err)
+	}
+	err = nc.SendMessage(ctx, hs.ID(), &message.Message{Wantlist: []message.Entry{
+		{CID: big.CID, WantType: message.WantBlock},
+		{CID: small.CID, WantType: message.WantHave, SendDontHave: true},
+		{CID: missing.CID, WantType: message.WantBlock, SendDontHave: true},
+		{CID: late.CID, WantType: message.WantBlock},
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	key := func(b blockstore.Block) string { return string(b.CID.Hash()) }
+	col.waitFor(t, "the big block, the small block for a want-have, and DONT_HAVE", func() bool {
+		return bytes.Equal(col.blocks[key(big)], big.Data) &&
+			bytes.Equal(col.blocks[key(small)], small.Data) &&
+			col.presences[key(missing)] == message.DontHave
+	})
+	// A block stored later reaches the peer that waits for it.
+	store.Put(ctx, late)
+	srv.BlockAdded(late.CID, len(late.Data))
+	col.waitFor(t, "the block stored later", func() bool { return bytes.Equal(col.blocks[key(late)], late.Data) })
+
+	l, err := srv.Ledger(ctx, hc.ID())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := int64(len(big.Data) + len(small.Data) + len(late.Data)); l.BytesSent != want || l.BlocksSent != 3 {
+		t.Fatalf("ledger: sent %d bytes in %d blocks, want %d in 3", l.BytesSent, l.BlocksSent, want)
+	}
+}
