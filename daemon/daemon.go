@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/ipfs/go-cid"
-	record "github.com/libp2p/go-libp2p-record"
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/multiformats/go-multiaddr"
 	manet "github.com/multiformats/go-multiaddr/net"
@@ -20,6 +19,7 @@ import (
 
 	"node/core"
 	"node/dht"
+	"node/ipns"
 	"node/p2p"
 	"node/pin"
 	"node/repo"
@@ -29,8 +29,6 @@ import (
 type Options struct {
 	// Offline runs without the network: no host, no DHT.
 	Offline bool
-	// IPNSValidator checks /ipns records on the DHT (package ipns).
-	IPNSValidator record.Validator
 	// Log receives the daemon's logs; nil means slog.Default().
 	Log *slog.Logger
 }
@@ -83,7 +81,7 @@ func Start(ctx context.Context, node *core.Node, opts Options) (_ *Daemon, err e
 		if err != nil {
 			return nil, fmt.Errorf("Bootstrap: %w", err)
 		}
-		d.DHT, err = dht.New(ctx, d.Host, cfg.Routing.Type, boot, opts.IPNSValidator)
+		d.DHT, err = dht.New(ctx, d.Host, cfg.Routing.Type, boot, ipns.Validator{})
 		if err != nil {
 			return nil, err
 		}

@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -153,8 +154,14 @@ func TestTwoDaemonsFindEachOther(t *testing.T) {
 	}
 	c := strings.TrimSpace(a.mustIn([]byte("provided by a"), "add", "-Q"))
 	a.must("routing", "provide", c)
-	var idA struct{ ID string }
+	var idA struct {
+		ID        string
+		Protocols []string
+	}
 	json.Unmarshal([]byte(a.must("id")), &idA)
+	if !slices.Contains(idA.Protocols, "/ipfs/kad/1.0.0") || !slices.Contains(idA.Protocols, "/ipfs/bitswap/1.2.0") {
+		t.Fatalf("the daemon does not speak the public DHT and Bitswap protocols: %v", idA.Protocols)
+	}
 	if provs := b.must("routing", "findprovs", "--timeout", "20s", c); !strings.Contains(provs, idA.ID) {
 		t.Fatalf("b found providers %q, want a (%s)", provs, idA.ID)
 	}
