@@ -13,10 +13,15 @@ import (
 
 	"github.com/ipfs/go-cid"
 	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/multiformats/go-multiaddr"
 	manet "github.com/multiformats/go-multiaddr/net"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"node/bitswap"
+	"node/bitswap/decision"
 	"node/core"
 	"node/dht"
 	"node/ipns"
@@ -39,6 +44,7 @@ type Daemon struct {
 	Host     host.Host // nil when offline
 	DHT      *dht.DHT  // nil when offline
 	Provider *dht.Provider
+	Bitswap  *bitswap.Bitswap // nil when offline
 	APIAddr  multiaddr.Multiaddr
 
 	log    *slog.Logger
@@ -90,6 +96,16 @@ func Start(ctx context.Context, node *core.Node, opts Options) (_ *Daemon, err e
 				return nil, err
 			}
 		}
+		bcfg, err := bitswapConfig(cfg)
+		if err != nil {
+			return nil, err
+		}
+		if d.Bitswap, err = bitswap.New(d.Host, node.Blocks, bcfg, log); err != nil {
+			return nil, err
+		}
+		d.Bitswap.Start(ctx)
+		// Reads fetch what the store lacks; writes wake waiting peers.
+		node.Blocks = d.Bitswap.Store(node.Blocks)
 		d.Provider = dht.NewProvider(d.DHT, strategySet(node, cfg.Provider.Strategy), log)
 		go func() {
 			defer close(d.done)
@@ -120,7 +136,7 @@ func (d *Daemon) ServeAPI(handlers map[string]http.Handler) error {
 	for pattern, h := range handlers {
 		mux.Handle(pattern, h)
 	}
-	mux.Handle("/debug/metrics/prometheus", promhttp.Handler())
+	mux.Handle("/debug/metrics/prometheus", promhttp.HandlerFor(d.metrics(), promhttp.HandlerOpts{}))
 	mux.HandleFunc("/debug/pprof/", pprof.Index)
 	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
 	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
@@ -200,4 +216,50 @@ func eachPin(ctx context.Context, p *pin.Pinner, mode pin.Mode, fn func(cid.Cid)
 		}
 	}
 	return nil
+}
+
+// bitswapConfig maps the Bitswap config section to the engine's.
+func bitswapConfig(cfg *repo.Config) (decision.Config, error) {
+	strategy, err := decision.ParseStrategy(cfg.Bitswap.Strategy)
+	if err != nil {
+		return decision.Config{}, fmt.Errorf("Bitswap.Strategy: %w", err)
+	}
+	out := decision.Config{Strategy: strategy}
+	for _, s := range cfg.Bitswap.TrustedPeers {
+		p, err := peer.Decode(s)
+		if err != nil {
+			return decision.Config{}, fmt.Errorf("Bitswap.TrustedPeers: %q: %w", s, err)
+		}
+		out.TrustedPeers = append(out.TrustedPeers, p)
+	}
+	return out, nil
+}
+
+// metrics is the daemon's Prometheus registry: the Go runtime and process,
+// and the exchange's totals.
+func (d *Daemon) metrics() *prometheus.Registry {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	if d.Bitswap == nil {
+		return reg
+	}
+	stat := func(name, help string, f func(decision.Stats) float64) {
+		reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: "node", Subsystem: "bitswap", Name: name, Help: help}, func() float64 {
+			ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+			defer cancel()
+			st, err := d.Bitswap.Server.Stats(ctx)
+			if err != nil {
+				return 0
+			}
+			return f(st)
+		}))
+	}
+	stat("blocks_sent_total", "Blocks sent to peers.", func(s decision.Stats) float64 { return float64(s.BlocksSent) })
+	stat("bytes_sent_total", "Block bytes sent to peers.", func(s decision.Stats) float64 { return float64(s.BytesSent) })
+	stat("blocks_received_total", "Blocks received from peers.", func(s decision.Stats) float64 { return float64(s.BlocksReceived) })
+	stat("bytes_received_total", "Block bytes received from peers.", func(s decision.Stats) float64 { return float64(s.BytesReceived) })
+	stat("peers", "Connected peers.", func(s decision.Stats) float64 { return float64(s.Peers) })
+	stat("frozen_partners", "Peers served only when nobody else waits.", func(s decision.Stats) float64 { return float64(s.Frozen) })
+	stat("peer_wants", "Want-list entries queued from peers.", func(s decision.Stats) float64 { return float64(s.Wants) })
+	return reg
 }

@@ -3,6 +3,8 @@ package main
 import (
 	"bufio"
 	"encoding/json"
+	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -113,6 +115,30 @@ func TestDaemonServesCommands(t *testing.T) {
 	}
 	if err := json.Unmarshal([]byte(r.must("id")), &id); err != nil || len(id.Addresses) == 0 {
 		t.Fatalf("node id through the daemon: %+v, %v", id, err)
+	}
+
+	// Metrics and pprof on the API address.
+	api, err := os.ReadFile(filepath.Join(r.path, "api"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	hostport, err := dialAddr(strings.TrimSpace(string(api)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for path, want := range map[string]string{
+		"/debug/metrics/prometheus": "node_bitswap_blocks_sent_total",
+		"/debug/pprof/":             "goroutine",
+	} {
+		resp, err := http.Get("http://" + hostport + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 || !strings.Contains(string(body), want) {
+			t.Fatalf("GET %s: %s, body lacks %q", path, resp.Status, want)
+		}
 	}
 
 	d.stop(t)

@@ -97,7 +97,7 @@ The repository lives in $NODE_PATH (default ~/.node); create it with 'node init'
 	root.SetOut(stdout)
 	root.SetErr(stderr)
 	root.AddCommand(
-		c.initCmd(), c.configCmd(), c.versionCmd(), c.idCmd(), c.daemonCmd(), c.swarmCmd(), c.routingCmd(),
+		c.initCmd(), c.configCmd(), c.versionCmd(), c.idCmd(), c.daemonCmd(), c.swarmCmd(), c.routingCmd(), c.statsCmd(), c.bitswapCmd(),
 		c.addCmd(), c.catCmd(), c.getCmd(), c.lsCmd(),
 		c.blockCmd(), c.dagCmd(), c.pinCmd(), c.repoCmd(),
 	)

@@ -1,0 +1,121 @@
+package bitswap
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+
+	"github.com/ipfs/go-cid"
+	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/peer"
+
+	"node/bitswap/decision"
+	"node/bitswap/message"
+	"node/bitswap/network"
+	"node/bitswap/server"
+	"node/blockstore"
+)
+
+// Client is what Bitswap needs of the client half.
+type Client interface {
+	ReceiveMessage(ctx context.Context, from peer.ID, m *message.Message)
+	PeerConnected(p peer.ID)
+	PeerDisconnected(p peer.ID)
+	GetBlock(ctx context.Context, c cid.Cid) ([]byte, error)
+}
+
+// Bitswap is the running exchange.
+type Bitswap struct {
+	Net    *network.Network
+	Server *server.Server
+	Client Client // nil until set: the node then only serves
+	log    *slog.Logger
+}
+
+// New starts serving blocks of store on h. Set Client before Start to
+// fetch as well.
+func New(h host.Host, store server.Store, cfg decision.Config, log *slog.Logger) (*Bitswap, error) {
+	if log == nil {
+		log = slog.Default()
+	}
+	n := network.New(h, log)
+	srv, err := server.New(n, store, cfg, log)
+	if err != nil {
+		return nil, err
+	}
+	return &Bitswap{Net: n, Server: srv, log: log}, nil
+}
+
+// Start runs the server and begins receiving, until ctx ends.
+func (b *Bitswap) Start(ctx context.Context) {
+	go b.Server.Run(ctx)
+	b.Net.Start(b)
+	context.AfterFunc(ctx, b.Net.Stop)
+}
+
+// ReceiveMessage hands a message to both halves.
+func (b *Bitswap) ReceiveMessage(ctx context.Context, from peer.ID, m *message.Message) {
+	if b.Client != nil && (len(m.Blocks) > 0 || len(m.Presences) > 0) {
+		b.Client.ReceiveMessage(ctx, from, m)
+	}
+	b.Server.ReceiveMessage(ctx, from, m)
+}
+
+// ReceiveError logs a peer's malformed message.
+func (b *Bitswap) ReceiveError(from peer.ID, err error) { b.Server.ReceiveError(from, err) }
+
+// PeerConnected tells both halves.
+func (b *Bitswap) PeerConnected(p peer.ID) {
+	if b.Client != nil {
+		b.Client.PeerConnected(p)
+	}
+	b.Server.PeerConnected(p)
+}
+
+// PeerDisconnected tells both halves.
+func (b *Bitswap) PeerDisconnected(p peer.ID) {
+	if b.Client != nil {
+		b.Client.PeerDisconnected(p)
+	}
+	b.Server.PeerDisconnected(p)
+}
+
+// Store wraps a block store: Get falls back to fetching from the network,
+// and every block put is announced to the server (peers waiting for it get
+// it).
+func (b *Bitswap) Store(s blockstore.Store) blockstore.Store { return &store{Store: s, bs: b} }
+
+type store struct {
+	blockstore.Store
+	bs *Bitswap
+}
+
+func (s *store) Get(ctx context.Context, c cid.Cid) ([]byte, error) {
+	data, err := s.Store.Get(ctx, c)
+	if err == nil || s.bs.Client == nil || !errors.Is(err, blockstore.ErrNotFound) {
+		return data, err
+	}
+	return s.bs.Client.GetBlock(ctx, c)
+}
+
+func (s *store) Put(ctx context.Context, blk blockstore.Block) error {
+	return s.PutMany(ctx, []blockstore.Block{blk})
+}
+
+func (s *store) PutMany(ctx context.Context, bs []blockstore.Block) error {
+	if err := s.Store.PutMany(ctx, bs); err != nil {
+		return err
+	}
+	for _, blk := range bs {
+		s.bs.Server.BlockAdded(blk.CID, len(blk.Data))
+	}
+	return nil
+}
+
+// Sync forwards to the wrapped store.
+func (s *store) Sync(ctx context.Context) error {
+	if y, ok := s.Store.(interface{ Sync(context.Context) error }); ok {
+		return y.Sync(ctx)
+	}
+	return nil
+}
