@@ -1,0 +1,131 @@
+package network
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/ipfs/go-cid"
+	"github.com/libp2p/go-libp2p"
+	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/multiformats/go-multihash"
+
+	"node/bitswap/message"
+	"node/blockstore"
+)
+
+func newHost(t *testing.T) host.Host {
+	t.Helper()
+	h, err := libp2p.New(libp2p.ListenAddrStrings("/ip4/127.0.0.1/tcp/0"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { h.Close() })
+	return h
+}
+
+type event struct {
+	from peer.ID
+	msg  *message.Message
+	err  error
+}
+
+type recorder struct {
+	events chan event
+	mu     sync.Mutex // guards connected
+	conn   map[peer.ID]bool
+}
+
+func newRecorder() *recorder {
+	return &recorder{events: make(chan event, 100), conn: map[peer.ID]bool{}}
+}
+
+func (r *recorder) ReceiveMessage(_ context.Context, from peer.ID, m *message.Message) {
+	r.events <- event{from: from, msg: m}
+}
+func (r *recorder) ReceiveError(from peer.ID, err error) { r.events <- event{from: from, err: err} }
+func (r *recorder) PeerConnected(p peer.ID) {
+	r.mu.Lock()
+	r.conn[p] = true
+	r.mu.Unlock()
+}
+func (r *recorder) PeerDisconnected(p peer.ID) {
+	r.mu.Lock()
+	delete(r.conn, p)
+	r.mu.Unlock()
+}
+
+func (r *recorder) next(t *testing.T) event {
+	t.Helper()
+	select {
+	case e := <-r.events:
+		return e
+	case <-time.After(10 * time.Second):
+		t.Fatal("timed out waiting for a message")
+		return event{}
+	}
+}
+
+func pair(t *testing.T) (a, b host.Host, nb *Network, rb *recorder) {
+	a, b = newHost(t), newHost(t)
+	nb = New(b, nil)
+	rb = newRecorder()
+	nb.Start(rb)
+	t.Cleanup(nb.Stop)
+	if err := a.Connect(context.Background(), peer.AddrInfo{ID: b.ID(), Addrs: b.Addrs()}); err != nil {
+		t.Fatal(err)
+	}
+	return a, b, nb, rb
+}
+
+func TestSendAndReceive(t *testing.T) {
+	a, b, _, rb := pair(t)
+	na := New(a, nil)
+	na.Start(newRecorder())
+	data := []byte("a block")
+	mh, _ := multihash.Sum(data, multihash.SHA2_256, -1)
+	c := cid.NewCidV1(cid.Raw, mh)
+	for i := range 3 { // the stream is reused across messages
+		m := &message.Message{Wantlist: []message.Entry{{CID: c, Priority: int32(i)}}, Blocks: []blockstore.Block{{CID: c, Data: data}}}
+		if err := na.SendMessage(context.Background(), b.ID(), m); err != nil {
+			t.Fatal(err)
+		}
+		e := rb.next(t)
+		if e.err != nil || e.from != a.ID() || len(e.msg.Wantlist) != 1 || e.msg.Wantlist[0].Priority != int32(i) || len(e.msg.Blocks) != 1 {
+			t.Fatalf("message %d arrived as %+v", i, e)
+		}
+	}
+}
+
+// TestHostileStreams: garbage, an oversized length and a block that is
+// not what its prefix says get the stream reset and reach the receiver
+// only as an error.
+func TestHostileStreams(t *testing.T) {
+	a, b, _, rb := pair(t)
+	cases := map[string][]byte{
+		"bad varint":          {0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01},
+		"over 4 MiB":          {0x81, 0x80, 0x80, 0x02},
+		"garbage body":        {0x05, 0xde, 0xad, 0xbe, 0xef, 0x00},
+		"bad CID in wantlist": {0x08, 0x0a, 0x06, 0x0a, 0x04, 0x0a, 0x02, 0x01, 0x02},
+	}
+	for name, raw := range cases {
+		s, err := a.NewStream(context.Background(), b.ID(), message.ProtocolBitswap)
+		if err != nil {
+			t.Fatal(err)
+		}
+		s.Write(raw)
+		e := rb.next(t)
+		if e.err == nil || !errors.Is(e.err, message.ErrInvalid) || e.msg != nil {
+			t.Fatalf("%s: receiver got %+v, want an ErrInvalid error and no message", name, e)
+		}
+		// The stream was reset: reading from it fails.
+		s.SetReadDeadline(time.Now().Add(5 * time.Second))
+		if _, err := s.Read(make([]byte, 1)); err == nil {
+			t.Fatalf("%s: the stream is still open", name)
+		}
+		s.Close()
+	}
+}
