@@ -1,0 +1,200 @@
+// Command exchange measures the network path: two daemons on loopback,
+// `node cat` on one of a file added on the other, against a plain TCP copy
+// of the same bytes on loopback in the same run. It also reports the
+// daemons' memory when idle and during the transfer.
+//
+//	go run ./bench/exchange -size 1024
+package main
+
+import (
+	"bufio"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+)
+
+func main() {
+	sizeMiB := flag.Int("size", 1024, "file size in MiB")
+	flag.Parse()
+	if err := run(*sizeMiB); err != nil {
+		fmt.Fprintln(os.Stderr, "Error:", err)
+		os.Exit(1)
+	}
+}
+
+type daemon struct {
+	repo string
+	cmd  *exec.Cmd
+}
+
+func run(sizeMiB int) error {
+	dir, err := os.MkdirTemp("", "node-exchange")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	bin := filepath.Join(dir, "node")
+	if out, err := exec.Command("go", "build", "-o", bin, "./cmd/node").CombinedOutput(); err != nil {
+		return fmt.Errorf("building node (run from the repository root): %v\n%s", err, out)
+	}
+	size := int64(sizeMiB) << 20
+	file := filepath.Join(dir, "data.bin")
+	f, err := os.Create(file)
+	if err != nil {
+		return err
+	}
+	if _, err := io.CopyN(f, rand.NewChaCha8([32]byte{7}), size); err != nil {
+		return err
+	}
+	f.Close()
+
+	tcp, err := tcpCopy(file)
+	if err != nil {
+		return err
+	}
+
+	var ds []*daemon
+	for i := range 2 {
+		repo := filepath.Join(dir, fmt.Sprintf("repo%d", i))
+		if out, err := nodeCmd(bin, repo, "init", "--profile", "test").CombinedOutput(); err != nil {
+			return fmt.Errorf("init: %v %s", err, out)
+		}
+		d := &daemon{repo: repo, cmd: nodeCmd(bin, repo, "daemon")}
+		out, _ := d.cmd.StdoutPipe()
+		if err := d.cmd.Start(); err != nil {
+			return err
+		}
+		defer d.cmd.Process.Kill()
+		sc := bufio.NewScanner(out)
+		for sc.Scan() && !strings.Contains(sc.Text(), "daemon is ready") {
+		}
+		go io.Copy(io.Discard, out)
+		ds = append(ds, d)
+	}
+	time.Sleep(2 * time.Second) // let the idle daemons settle before measuring idle memory
+	idle := max(rss(ds[0].cmd.Process.Pid), rss(ds[1].cmd.Process.Pid))
+
+	root, err := output(bin, ds[0].repo, "add", "-Q", file)
+	if err != nil {
+		return err
+	}
+	idJSON, err := output(bin, ds[0].repo, "id")
+	if err != nil {
+		return err
+	}
+	var id struct{ Addresses []string }
+	json.Unmarshal([]byte(idJSON), &id)
+	if _, err := output(bin, ds[1].repo, "swarm", "connect", id.Addresses[0]); err != nil {
+		return err
+	}
+	cat := nodeCmd(bin, ds[1].repo, "cat", strings.TrimSpace(root))
+	devnull, _ := os.OpenFile(os.DevNull, os.O_WRONLY, 0)
+	cat.Stdout = devnull
+	peak := int64(0)
+	stop := make(chan struct{})
+	go func() {
+		t := time.NewTicker(50 * time.Millisecond)
+		defer t.Stop()
+		for {
+			select {
+			case <-t.C:
+				peak = max(peak, rss(ds[0].cmd.Process.Pid), rss(ds[1].cmd.Process.Pid))
+			case <-stop:
+				return
+			}
+		}
+	}()
+	start := time.Now()
+	if err := cat.Run(); err != nil {
+		return fmt.Errorf("node cat over the network: %v", err)
+	}
+	took := time.Since(start)
+	close(stop)
+
+	mbps := func(d time.Duration) float64 { return float64(size) / d.Seconds() / 1e6 }
+	fmt.Printf("file: %d MiB, %s\n\n", sizeMiB, time.Now().UTC().Format(time.DateOnly))
+	fmt.Println("| measurement | time | MB/s | limit | limit MB/s | ratio |")
+	fmt.Println("|---|---|---|---|---|---|")
+	fmt.Printf("| node cat from another daemon on loopback | %.2fs | %.0f | TCP copy on loopback | %.0f | **%.3f** |\n",
+		took.Seconds(), mbps(took), mbps(tcp), tcp.Seconds()/took.Seconds())
+	fmt.Printf("\nidle daemon RSS: %.0f MB (limit 60 MB); peak RSS during the transfer: %.0f MB (limit 200 MB)\n", float64(idle)/1e6, float64(peak)/1e6)
+	return nil
+}
+
+func nodeCmd(bin, repo string, args ...string) *exec.Cmd {
+	cmd := exec.Command(bin, args...)
+	cmd.Env = append(os.Environ(), "NODE_PATH="+repo)
+	return cmd
+}
+
+func output(bin, repo string, args ...string) (string, error) {
+	cmd := nodeCmd(bin, repo, args...)
+	cmd.Stderr = os.Stderr
+	out, err := cmd.Output()
+	if err != nil {
+		return "", fmt.Errorf("node %s: %v", strings.Join(args, " "), err)
+	}
+	return string(out), nil
+}
+
+// tcpCopy sends the file over a loopback TCP connection to a reader that
+// discards it: the speed limit of the exchange.
+func tcpCopy(file string) (time.Duration, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer l.Close()
+	done := make(chan error, 1)
+	go func() {
+		c, err := l.Accept()
+		if err != nil {
+			done <- err
+			return
+		}
+		_, err = io.Copy(io.Discard, c)
+		c.Close()
+		done <- err
+	}()
+	f, err := os.Open(file)
+	if err != nil {
+		return 0, err
+	}
+	defer f.Close()
+	start := time.Now()
+	c, err := net.Dial("tcp", l.Addr().String())
+	if err != nil {
+		return 0, err
+	}
+	if _, err := io.Copy(c, f); err != nil {
+		return 0, err
+	}
+	c.Close()
+	if err := <-done; err != nil {
+		return 0, err
+	}
+	return time.Since(start), nil
+}
+
+// rss is a process's resident memory in bytes (from /proc).
+func rss(pid int) int64 {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/statm", pid))
+	if err != nil {
+		return 0
+	}
+	f := strings.Fields(string(b))
+	if len(f) < 2 {
+		return 0
+	}
+	pages, _ := strconv.ParseInt(f[1], 10, 64)
+	return pages * int64(os.Getpagesize())
+}
