@@ -9,6 +9,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/peer"
 
+	"node/bitswap/client"
 	"node/bitswap/decision"
 	"node/bitswap/message"
 	"node/bitswap/network"
@@ -16,67 +17,65 @@ import (
 	"node/blockstore"
 )
 
-// Client is what Bitswap needs of the client half.
-type Client interface {
-	ReceiveMessage(ctx context.Context, from peer.ID, m *message.Message)
-	PeerConnected(p peer.ID)
-	PeerDisconnected(p peer.ID)
-	GetBlock(ctx context.Context, c cid.Cid) ([]byte, error)
-}
-
 // Bitswap is the running exchange.
 type Bitswap struct {
 	Net    *network.Network
 	Server *server.Server
-	Client Client // nil until set: the node then only serves
+	Client *client.Client
 	log    *slog.Logger
 }
 
-// New starts serving blocks of store on h. Set Client before Start to
-// fetch as well.
-func New(h host.Host, store server.Store, cfg decision.Config, log *slog.Logger) (*Bitswap, error) {
+// New returns the exchange of h over store: the server answers from it
+// and the client stores what it fetches there (through Store, so the
+// server learns of it). routing finds providers (nil: connected peers
+// only).
+func New(h host.Host, st blockstore.Store, routing client.Routing, cfg decision.Config, log *slog.Logger) (*Bitswap, error) {
 	if log == nil {
 		log = slog.Default()
 	}
 	n := network.New(h, log)
-	srv, err := server.New(n, store, cfg, log)
+	srv, err := server.New(n, st, cfg, log)
 	if err != nil {
 		return nil, err
 	}
-	return &Bitswap{Net: n, Server: srv, log: log}, nil
+	b := &Bitswap{Net: n, Server: srv, log: log}
+	b.Client = client.New(n, &store{Store: st, bs: b}, routing, client.Options{Logger: log})
+	return b, nil
 }
 
 // Start runs the server and begins receiving, until ctx ends.
 func (b *Bitswap) Start(ctx context.Context) {
 	go b.Server.Run(ctx)
 	b.Net.Start(b)
-	context.AfterFunc(ctx, b.Net.Stop)
+	context.AfterFunc(ctx, func() {
+		b.Net.Stop()
+		b.Client.Close()
+	})
 }
 
 // ReceiveMessage hands a message to both halves.
 func (b *Bitswap) ReceiveMessage(ctx context.Context, from peer.ID, m *message.Message) {
-	if b.Client != nil && (len(m.Blocks) > 0 || len(m.Presences) > 0) {
+	if len(m.Blocks) > 0 || len(m.Presences) > 0 {
 		b.Client.ReceiveMessage(ctx, from, m)
 	}
 	b.Server.ReceiveMessage(ctx, from, m)
 }
 
-// ReceiveError logs a peer's malformed message.
-func (b *Bitswap) ReceiveError(from peer.ID, err error) { b.Server.ReceiveError(from, err) }
+// ReceiveError counts and logs a peer's malformed message.
+func (b *Bitswap) ReceiveError(from peer.ID, err error) {
+	b.Client.ReceiveError(from, err)
+	b.Server.ReceiveError(from, err)
+}
 
 // PeerConnected tells both halves.
 func (b *Bitswap) PeerConnected(p peer.ID) {
-	if b.Client != nil {
-		b.Client.PeerConnected(p)
-	}
+	b.Client.PeerConnected(p)
 	b.Server.PeerConnected(p)
 }
 
 // PeerDisconnected tells both halves.
 func (b *Bitswap) PeerDisconnected(p peer.ID) {
-	if b.Client != nil {
-		b.Client.PeerDisconnected(p)
-	}
+	b.Client.PeerDisconnected(p)
 	b.Server.PeerDisconnected(p)
 }
 
@@ -92,7 +91,7 @@ type store struct {
 
 func (s *store) Get(ctx context.Context, c cid.Cid) ([]byte, error) {
 	data, err := s.Store.Get(ctx, c)
-	if err == nil || s.bs.Client == nil || !errors.Is(err, blockstore.ErrNotFound) {
+	if err == nil || !errors.Is(err, blockstore.ErrNotFound) {
 		return data, err
 	}
 	return s.bs.Client.GetBlock(ctx, c)

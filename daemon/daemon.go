@@ -100,7 +100,7 @@ func Start(ctx context.Context, node *core.Node, opts Options) (_ *Daemon, err e
 		if err != nil {
 			return nil, err
 		}
-		if d.Bitswap, err = bitswap.New(d.Host, node.Blocks, bcfg, log); err != nil {
+		if d.Bitswap, err = bitswap.New(d.Host, node.Blocks, d.DHT, bcfg, log); err != nil {
 			return nil, err
 		}
 		d.Bitswap.Start(ctx)

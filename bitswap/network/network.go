@@ -219,3 +219,31 @@ func (s *sender) close() {
 }
 
 func protocols() []protocol.ID { return message.Protocols }
+
+// PeerVersion is the Bitswap version a peer negotiated on our outbound
+// stream, or, before one is open, the newest version it announced
+// (identify), so the client knows whether it understands want-have.
+func (n *Network) PeerVersion(p peer.ID) (message.Version, bool) {
+	n.mu.Lock()
+	s, ok := n.senders[p]
+	n.mu.Unlock()
+	if ok {
+		s.mu.Lock()
+		v := s.version
+		s.mu.Unlock()
+		if v.Valid() {
+			return v, true
+		}
+	}
+	protos, err := n.h.Peerstore().SupportsProtocols(p, message.Protocols...)
+	if err != nil || len(protos) == 0 {
+		return 0, false
+	}
+	best := message.Version(0)
+	for _, id := range protos {
+		if v, ok := message.VersionOf(id); ok && v > best {
+			best = v
+		}
+	}
+	return best, best.Valid()
+}

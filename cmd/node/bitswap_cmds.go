@@ -58,13 +58,8 @@ func (c *cli) bitswapCmd() *cobra.Command {
 				return err
 			}
 			if peerID == "" {
-				if c.daemon.Bitswap.Client == nil {
-					return nil
-				}
-				if wl, ok := c.daemon.Bitswap.Client.(interface{ Wantlist() []string }); ok {
-					for _, w := range wl.Wantlist() {
-						fmt.Fprintln(c.stdout, w)
-					}
+				for _, w := range c.daemon.Bitswap.Client.Wantlist() {
+					fmt.Fprintln(c.stdout, w)
 				}
 				return nil
 			}

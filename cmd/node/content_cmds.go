@@ -84,6 +84,15 @@ and options: CIDv0 with 256 KiB chunks by default; --cid-version 1 implies
 				if err != nil {
 					return err
 				}
+				// A daemon announces the root at once (the rest by the
+				// provider's strategy, at its next sweep).
+				if c.daemon != nil && c.daemon.Provider != nil && !onlyHash {
+					for _, r := range roots {
+						if err := c.daemon.Provider.Provide(cmd.Context(), r); err != nil {
+							return err
+						}
+					}
+				}
 				bar.finish()
 				if quietest && len(roots) > 0 {
 					fmt.Fprintln(c.stdout, roots[len(roots)-1])
