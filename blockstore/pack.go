@@ -684,7 +684,12 @@ func (s *PackStore) appendChunk(recs []record) error {
 	// next Sync then finds little left to do, so a large import's disk
 	// writes overlap its hashing instead of following it. (A hint; an
 	// error here changes nothing that Sync does not check.)
-	_ = unix.SyncFileRange(int(p.f.Fd()), off, written(recs), unix.SYNC_FILE_RANGE_WRITE)
+	// Only for large chunks (imports): for a trickle of small writes (blocks
+	// from the network) starting writeback each time costs more than it
+	// saves.
+	if n := written(recs); n >= writebackMin {
+		_ = unix.SyncFileRange(int(p.f.Fd()), off, n, unix.SYNC_FILE_RANGE_WRITE)
+	}
 	s.mu.Lock()
 	for _, r := range recs {
 		dataOff := off + recHeaderLen + int64(len(r.key))
@@ -838,6 +843,9 @@ func (s *PackStore) Stats() PackStats {
 	}
 	return st
 }
+
+// writebackMin is the chunk size from which an append starts writeback.
+const writebackMin = 4 << 20
 
 // written is the number of bytes a chunk of records takes in a pack.
 func written(recs []record) int64 {

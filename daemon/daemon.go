@@ -224,7 +224,7 @@ func bitswapConfig(cfg *repo.Config) (decision.Config, error) {
 	if err != nil {
 		return decision.Config{}, fmt.Errorf("Bitswap.Strategy: %w", err)
 	}
-	out := decision.Config{Strategy: strategy}
+	out := decision.Config{Strategy: strategy, MaxOutstandingBytesPerPeer: 8 << 20}
 	for _, s := range cfg.Bitswap.TrustedPeers {
 		p, err := peer.Decode(s)
 		if err != nil {

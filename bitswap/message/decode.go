@@ -44,6 +44,7 @@ func Unmarshal(b []byte) (*Message, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrInvalid, err)
 	}
+	m.Hashed = true
 	return m, nil
 }
 

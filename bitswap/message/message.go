@@ -188,6 +188,10 @@ type Message struct {
 	Blocks       []blockstore.Block
 	Presences    []Presence
 	PendingBytes int32 // bytes the sender still has queued for the receiver (1.2.0)
+	// Hashed is set by Unmarshal: every block's CID was computed from its
+	// data, so hashing it again proves nothing. A message built by hand
+	// has it false, and its blocks must be verified before use.
+	Hashed bool
 }
 
 // Empty reports whether m carries nothing: no wants, blocks or presences.
