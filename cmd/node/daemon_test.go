@@ -228,3 +228,56 @@ func TestTwoDaemonsExchangeContent(t *testing.T) {
 	da.stop(t)
 	db.stop(t)
 }
+
+// TestTenDaemonsFindContentThroughTheDHT: ten daemons that know only a
+// bootstrap peer; content added on three of them is fetched by another
+// that is not connected to them, found through the DHT.
+func TestTenDaemonsFindContentThroughTheDHT(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts ten daemons")
+	}
+	repos := make([]*testRepo, 10)
+	for i := range repos {
+		repos[i] = newRepo(t)
+		repos[i].must("config", "Routing.Type", "server")
+	}
+	boot := startDaemon(t, repos[0])
+	var bootID struct{ Addresses []string }
+	json.Unmarshal([]byte(repos[0].must("id")), &bootID)
+	bootAddrs, _ := json.Marshal(bootID.Addresses[:1])
+	var ds []*testDaemon
+	for _, r := range repos[1:] {
+		r.must("config", "--json", "Bootstrap", string(bootAddrs))
+		ds = append(ds, startDaemon(t, r))
+	}
+	// Three providers, each with its own file.
+	files := map[string][]byte{}
+	for i := 1; i <= 3; i++ {
+		data := randomBytes(uint64(100+i), 600<<10+i)
+		c := strings.TrimSpace(repos[i].mustIn(data, "add", "-Q"))
+		files[c] = data
+		// Wait until the provider's announcement is findable.
+		waitFor(t, "the provider record of "+c, func() bool {
+			out, _, err := repos[0].run(nil, "routing", "findprovs", "--timeout", "2s", "-n", "1", c)
+			return err == nil && strings.TrimSpace(out) != ""
+		})
+	}
+	fetcher := repos[9]
+	for c, data := range files {
+		if got := fetcher.must("cat", c); got != string(data) {
+			t.Fatalf("content %s fetched through the DHT differs", c)
+		}
+	}
+	// The fetcher reached the providers only through the DHT.
+	peers := fetcher.must("swarm", "peers")
+	for i := 1; i <= 3; i++ {
+		var id struct{ ID string }
+		json.Unmarshal([]byte(repos[i].must("id")), &id)
+		if !strings.Contains(peers, id.ID) {
+			t.Errorf("the fetcher is not connected to provider %d after fetching from it", i)
+		}
+	}
+	for _, d := range append(ds, boot) {
+		d.stop(t)
+	}
+}
