@@ -75,7 +75,10 @@
 // Freeze and thaw rule: a peer whose P(r) is under FreezeBelow (0.1, r
 // over about 2.73) in FreezeAfterRounds (8) consecutive draws becomes a
 // frozen partner. Frozen peers wait in their own ring and are served, in
-// turn, only when no other peer is waiting. A frozen peer thaws when it
+// turn, only when no other peer is waiting, counting as waiting a peer whose
+// answers are held back only until its outstanding bytes are sent: the
+// server would rather idle a moment for it than give its slot to a frozen
+// peer (or to one that lost its draw). A frozen peer thaws when it
 // gives back enough that P(r) reaches ThawAbove (0.5, r at most 2): the gap
 // between 0.1 and 0.5 keeps a peer near the line from flapping. It also
 // thaws ThawAfter (1 minute) after it was frozen, and then its debt is

@@ -58,6 +58,10 @@ type Engine struct {
 	seq     uint64                        // last number given out by nextSeq
 
 	active *list.List // ready non-frozen peers, round-robin order
+	// busy counts non-frozen peers with answers queued that wait for their
+	// outstanding bytes: they are not ready, but they are not done either,
+	// so the slot they will want is not given to a frozen or losing peer.
+	busy int
 	frozen *list.List // ready frozen peers, round-robin order
 
 	thawQueue   timeHeap // frozen peers by frozenAt
@@ -471,7 +475,16 @@ func (e *Engine) setHave(w *want, have bool, size int) {
 // is waiting to be served, takes it out otherwise; toBack sends it to the
 // back of its ring (it was just served).
 func (e *Engine) updateReady(ps *peerState, toBack bool) {
-	ready := ps.connected && ps.tasks.Len() > 0 && ps.outstanding < e.cfg.MaxOutstandingBytesPerPeer
+	wanting := ps.connected && ps.tasks.Len() > 0
+	ready := wanting && ps.outstanding < e.cfg.MaxOutstandingBytesPerPeer
+	if blocked := wanting && !ready && !ps.frozen; blocked != ps.blocked {
+		ps.blocked = blocked
+		if blocked {
+			e.busy++
+		} else {
+			e.busy--
+		}
+	}
 	if !ready {
 		if ps.elem != nil {
 			ps.ring.Remove(ps.elem)
@@ -524,6 +537,12 @@ func (e *Engine) pick(now time.Time) *peerState {
 		if p > bestP {
 			best, bestP = ps, p
 		}
+	}
+	if e.busy > 0 {
+		// Every draw lost, but another peer is only waiting for its own
+		// sends to finish: keep the slot for it rather than hand it to a
+		// peer that lost its draw or is frozen.
+		return nil
 	}
 	if best != nil {
 		return best

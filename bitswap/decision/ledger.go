@@ -20,6 +20,9 @@ func ServeProbability(r float64) float64 {
 type peerState struct {
 	id      peer.ID
 	trusted bool
+	// blocked: not frozen, with answers queued, but held back until its
+	// outstanding bytes are reported sent (counted in Engine.busy).
+	blocked bool
 
 	// Ledger.
 	bytesSent, bytesRecv   int64
