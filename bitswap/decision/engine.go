@@ -61,7 +61,7 @@ type Engine struct {
 	// busy counts non-frozen peers with answers queued that wait for their
 	// outstanding bytes: they are not ready, but they are not done either,
 	// so the slot they will want is not given to a frozen or losing peer.
-	busy int
+	busy   int
 	frozen *list.List // ready frozen peers, round-robin order
 
 	thawQueue   timeHeap // frozen peers by frozenAt
