@@ -7,9 +7,10 @@ import (
 )
 
 // prefetch is how many sibling blocks a read fetches ahead, per level of
-// the tree. Fetches run concurrently, so hashing (and, over the network,
-// round trips) overlap.
-const prefetch = 16
+// the tree (at most 16 MiB of 256 KiB leaves). Fetches run concurrently, so
+// hashing and, over the network, round trips overlap: between two daemons
+// on loopback, 16 gave 128 MB/s, 64 gives 180 MB/s, 128 only 200 MB/s.
+const prefetch = 64
 
 // ReadRange calls emit with the file's bytes from offset start up to end
 // (exclusive; end beyond the file means its end), in order. It fetches only
