@@ -26,8 +26,9 @@ func (c *cli) statsCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(c.stdout, "bitswap status\n\tblocks sent: %d\n\tbytes sent: %d\n\tblocks received: %d\n\tbytes received: %d\n\tpeers: %d\n\tfrozen partners: %d\n\twants queued from peers: %d\n",
-				st.BlocksSent, st.BytesSent, st.BlocksReceived, st.BytesReceived, st.Peers, st.Frozen, st.Wants)
+			cs := c.daemon.Bitswap.Client.Stats()
+			fmt.Fprintf(c.stdout, "bitswap status\n\tblocks sent: %d\n\tbytes sent: %d\n\tblocks received: %d\n\tbytes received: %d\n\tduplicate blocks received: %d\n\tunrequested blocks dropped: %d\n\tinvalid blocks dropped: %d\n\twants: %d\n\tpeers: %d\n\tfrozen partners: %d\n\twants queued from peers: %d\n",
+				st.BlocksSent, st.BytesSent, cs.BlocksReceived, cs.BytesReceived, cs.DupBlocks, cs.Unrequested, cs.Invalid, cs.Wants, st.Peers, st.Frozen, st.Wants)
 			if len(ledgers) > 0 {
 				fmt.Fprintln(c.stdout, "\nledgers:")
 				printLedgers(c, ledgers)
