@@ -229,17 +229,18 @@ func (c *Client) ReceiveMessage(ctx context.Context, from peer.ID, m *message.Me
 	}) || len(accepted) == 0 {
 		return
 	}
-	if err := c.store.PutMany(c.ctx, accepted); err != nil {
-		// The bytes are verified: hand them over anyway.
-		c.log.Error("storing fetched blocks", "blocks", len(accepted), "err", err)
-	}
 	keys := make([]string, len(accepted))
 	byKey := make(map[string][]byte, len(accepted))
 	for i, b := range accepted {
 		keys[i] = string(b.CID.Hash())
 		byKey[keys[i]] = b.Data
 	}
+	// Hand the verified bytes to the waiting callers first, then store
+	// them: the reader goes on while the store writes.
 	c.do(func() { c.deliver(c.core.stored(keys), byKey) })
+	if err := c.store.PutMany(c.ctx, accepted); err != nil {
+		c.log.Error("storing fetched blocks", "blocks", len(accepted), "err", err)
+	}
 }
 
 // ReceiveError counts a malformed message from a peer.
