@@ -115,6 +115,16 @@ func (n *Network) handleStream(s network.Stream) {
 	r := n.r
 	n.mu.Unlock()
 	from := s.Conn().RemotePeer()
+	// One goroutine reads and decodes (decrypting and hashing), another
+	// hands messages on (storing blocks): the next message is read while
+	// the last one is being stored. In order, and at most a few ahead.
+	msgs := make(chan *message.Message, 4)
+	go func() {
+		for m := range msgs {
+			r.ReceiveMessage(context.Background(), from, m)
+		}
+	}()
+	defer close(msgs)
 	rd := message.NewReader(s)
 	for {
 		m, err := rd.ReadMsg()
@@ -129,7 +139,7 @@ func (n *Network) handleStream(s network.Stream) {
 			s.Reset()
 			return
 		}
-		r.ReceiveMessage(context.Background(), from, m)
+		msgs <- m
 	}
 }
 
