@@ -3,13 +3,13 @@ package bitswap
 import (
 	"context"
 	"encoding/binary"
+	"node/internal/testnet"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/ipfs/go-cid"
-	"github.com/libp2p/go-libp2p"
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/multiformats/go-multihash"
@@ -19,15 +19,8 @@ import (
 	"node/blockstore"
 )
 
-func newHost(t *testing.T) host.Host {
-	t.Helper()
-	h, err := libp2p.New(libp2p.ListenAddrStrings("/ip4/127.0.0.1/tcp/0"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { h.Close() })
-	return h
-}
+// newHost is a real libp2p host on loopback.
+var newHost = testnet.NewHost
 
 func makeBlocks(t *testing.T, seed, n, size int) []blockstore.Block {
 	out := make([]blockstore.Block, n)
