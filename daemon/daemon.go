@@ -23,6 +23,7 @@ import (
 	"node/bitswap"
 	"node/bitswap/decision"
 	"node/core"
+	"node/dag"
 	"node/dht"
 	"node/ipns"
 	"node/p2p"
@@ -105,7 +106,12 @@ func Start(ctx context.Context, node *core.Node, opts Options) (_ *Daemon, err e
 		}
 		d.Bitswap.Start(ctx)
 		// Reads fetch what the store lacks; writes wake waiting peers.
+		// Pinning reads through it too, so `pin add` fetches what it
+		// pins (GC walks only the local store).
 		node.Blocks = d.Bitswap.Store(node.Blocks)
+		if node.Pins, err = pin.New(node.Repo.Datastore(), node.Blocks, dag.Links); err != nil {
+			return nil, err
+		}
 		d.Provider = dht.NewProvider(d.DHT, strategySet(node, cfg.Provider.Strategy), log)
 		go func() {
 			defer close(d.done)

@@ -225,10 +225,17 @@ func TestTwoDaemonsExchangeContent(t *testing.T) {
 	if led := a.must("bitswap", "ledger", idB.ID); !strings.Contains(led, "blocks sent: ") || strings.Contains(led, "blocks sent: 0\n") {
 		t.Fatalf("a's ledger with b shows no blocks sent:\n%s", led)
 	}
+	// Pinning content only a peer has fetches it; it then stays here.
+	only := randomBytes(77, 900<<10)
+	onlyCID := strings.TrimSpace(a.mustIn(only, "add", "-Q"))
+	b.must("pin", "add", onlyCID)
+	da.stop(t)
+	if got := b.must("cat", onlyCID); got != string(only) {
+		t.Fatal("content pinned from a peer is not readable after the peer left")
+	}
 	if st := b.must("stats", "bitswap"); !strings.Contains(st, "blocks received: ") || strings.Contains(st, "\tblocks received: 0\n") {
 		t.Fatalf("b's bitswap stats show nothing received:\n%s", st)
 	}
-	da.stop(t)
 	db.stop(t)
 }
 

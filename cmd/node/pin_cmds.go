@@ -6,6 +6,7 @@ import (
 	"github.com/ipfs/go-cid"
 	"github.com/spf13/cobra"
 
+	"node/blockstore"
 	"node/core"
 	"node/dag"
 	"node/pin"
@@ -121,7 +122,8 @@ func (c *cli) repoCmd() *cobra.Command {
 		Use: "gc", Short: "Delete every block no pin keeps", Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return c.withRepo(func(s *session) error {
-				res, err := pin.GC(cmd.Context(), s.Blocks, s.Pins, dag.Links)
+				// GC walks and sweeps only the local store, never the network.
+				res, err := pin.GC(cmd.Context(), blockstore.WithIdentity(s.Packs), s.Pins, dag.Links)
 				if !quiet {
 					for _, r := range res.Removed {
 						fmt.Fprintln(c.stdout, "removed", r)
