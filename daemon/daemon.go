@@ -9,6 +9,8 @@ import (
 	"net"
 	"net/http"
 	"net/http/pprof"
+	"os"
+	"path/filepath"
 	"time"
 
 	"github.com/ipfs/go-cid"
@@ -51,8 +53,10 @@ type Daemon struct {
 	log    *slog.Logger
 	srv    *http.Server
 	cancel context.CancelFunc
-	done   chan struct{} // closed when background work has stopped
-	mdns   interface{ Close() error }
+	done   chan struct{} // closed when background work has stopped; nil if none started
+	// reqCancel ends the contexts of API requests still running at Close.
+	reqCancel context.CancelFunc
+	mdns      interface{ Close() error }
 }
 
 // Start starts the daemon on an opened repository. Close stops it; the
@@ -64,7 +68,7 @@ func Start(ctx context.Context, node *core.Node, opts Options) (_ *Daemon, err e
 	}
 	cfg := node.Repo.Config()
 	ctx, cancel := context.WithCancel(ctx)
-	d := &Daemon{Node: node, log: log, cancel: cancel, done: make(chan struct{})}
+	d := &Daemon{Node: node, log: log, cancel: cancel}
 	defer func() {
 		if err != nil {
 			d.Close()
@@ -113,13 +117,12 @@ func Start(ctx context.Context, node *core.Node, opts Options) (_ *Daemon, err e
 			return nil, err
 		}
 		d.Provider = dht.NewProvider(d.DHT, strategySet(node, cfg.Provider.Strategy), log)
+		d.done = make(chan struct{})
 		go func() {
 			defer close(d.done)
 			p2p.Bootstrap(ctx, d.Host, boot, log)
 			d.Provider.Run(ctx, dht.ReprovideInterval)
 		}()
-	} else {
-		close(d.done)
 	}
 
 	return d, nil
@@ -148,7 +151,16 @@ func (d *Daemon) ServeAPI(handlers map[string]http.Handler) error {
 	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
 	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
 	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
-	d.srv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	reqCtx, reqCancel := context.WithCancel(context.Background())
+	d.reqCancel = reqCancel
+	token, err := newToken(d.Node.Repo.Root())
+	if err != nil {
+		return err
+	}
+	d.srv = &http.Server{
+		Handler: protect(token, mux), ReadHeaderTimeout: 10 * time.Second,
+		BaseContext: func(net.Listener) context.Context { return reqCtx },
+	}
 	go d.srv.Serve(manet.NetListener(l))
 	if err := d.Node.Repo.SetAddr(repo.AddrAPI, d.APIAddr.String()); err != nil {
 		return fmt.Errorf("writing the API address file: %w", err)
@@ -172,12 +184,24 @@ func (d *Daemon) Addrs() []string {
 func (d *Daemon) Close() error {
 	var errs []error
 	if d.srv != nil {
+		// Commands still running are cancelled (their clients get the
+		// error); then the server waits a moment for them to answer.
+		d.reqCancel()
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		errs = append(errs, ignoreClosed(d.srv.Shutdown(ctx)))
+		if err := d.srv.Shutdown(ctx); errors.Is(err, context.DeadlineExceeded) {
+			d.srv.Close()
+		} else {
+			errs = append(errs, ignoreClosed(err))
+		}
 		cancel()
 	}
+	if d.srv != nil {
+		os.Remove(filepath.Join(d.Node.Repo.Root(), TokenFile))
+	}
 	d.cancel()
-	<-d.done
+	if d.done != nil {
+		<-d.done
+	}
 	if d.mdns != nil {
 		errs = append(errs, d.mdns.Close())
 	}

@@ -1,10 +1,12 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"path/filepath"
 	"text/tabwriter"
+	"time"
 
 	"github.com/ipfs/go-cid"
 	"github.com/spf13/cobra"
@@ -88,9 +90,13 @@ and options: CIDv0 with 256 KiB chunks by default; --cid-version 1 implies
 				// provider's strategy, at its next sweep).
 				if c.daemon != nil && c.daemon.Provider != nil && !onlyHash {
 					for _, r := range roots {
-						if err := c.daemon.Provider.Provide(cmd.Context(), r); err != nil {
-							return err
-						}
+						// Not behind the reprovide sweep's queue, and
+						// not making the add wait for the DHT.
+						go func() {
+							ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+							defer cancel()
+							_ = c.daemon.Provider.ProvideNow(ctx, r)
+						}()
 					}
 				}
 				bar.finish()

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net/http"
@@ -39,7 +40,9 @@ while the daemon holds the repository. Creates the repository on first start.`,
 				return err
 			}
 			defer func() { err = errors.Join(err, node.Close()) }()
-			d, err := daemon.Start(cmd.Context(), node, daemon.Options{Offline: offline})
+			// The daemon's work is stopped by Close, in order, not by the
+			// signal that ends the command.
+			d, err := daemon.Start(context.WithoutCancel(cmd.Context()), node, daemon.Options{Offline: offline})
 			if err != nil {
 				return err
 			}

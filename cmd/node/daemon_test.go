@@ -3,7 +3,9 @@ package main
 import (
 	"bufio"
 	"encoding/json"
+	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -126,19 +128,65 @@ func TestDaemonServesCommands(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	token, err := os.ReadFile(filepath.Join(r.path, "api.token"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	get := func(path string, hdr map[string]string) (int, string) {
+		req, _ := http.NewRequest("GET", "http://"+hostport+path, nil)
+		for k, v := range hdr {
+			if k == "Host" {
+				req.Host = v
+			} else {
+				req.Header.Set(k, v)
+			}
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(body)
+	}
+	tok := map[string]string{"X-Node-Token": strings.TrimSpace(string(token))}
 	for path, want := range map[string]string{
 		"/debug/metrics/prometheus": "node_bitswap_blocks_sent_total",
 		"/debug/pprof/":             "goroutine",
 	} {
-		resp, err := http.Get("http://" + hostport + path)
-		if err != nil {
-			t.Fatal(err)
+		if code, body := get(path, tok); code != 200 || !strings.Contains(body, want) {
+			t.Fatalf("GET %s: %d, body lacks %q", path, code, want)
 		}
-		body, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		if resp.StatusCode != 200 || !strings.Contains(string(body), want) {
-			t.Fatalf("GET %s: %s, body lacks %q", path, resp.Status, want)
+	}
+	// What a web page or another user could send is refused.
+	for name, hdr := range map[string]map[string]string{
+		"no token":           {},
+		"DNS rebinding":      {"X-Node-Token": tok["X-Node-Token"], "Host": "attacker.example:5001"},
+		"a page's fetch":     {"X-Node-Token": tok["X-Node-Token"], "Origin": "http://attacker.example"},
+		"a cross-site fetch": {"X-Node-Token": tok["X-Node-Token"], "Sec-Fetch-Site": "cross-site"},
+	} {
+		if code, _ := get("/debug/pprof/", hdr); code != http.StatusUnauthorized && code != http.StatusForbidden {
+			t.Errorf("%s: got %d, want 401 or 403", name, code)
 		}
+	}
+	if info, err := os.Stat(filepath.Join(r.path, "api.token")); err != nil || info.Mode().Perm() != 0o600 {
+		t.Fatalf("token file mode: %v, %v", info.Mode(), err)
+	}
+	// A command's stdin is read only when it wants it: a shell loop
+	// feeding file names keeps working through the daemon.
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "f1"), []byte("one"), 0o644)
+	os.WriteFile(filepath.Join(dir, "f2"), []byte("two"), 0o644)
+	loop := exec.Command("sh", "-c", `printf 'f1\nf2\n' | while read f; do "$NODE" add -Q "$f"; done`)
+	loop.Dir = dir
+	loop.Env = append(os.Environ(), "NODE_PATH="+r.path, "NODE="+nodeBin)
+	if out, err := loop.Output(); err != nil || len(strings.Fields(string(out))) != 2 {
+		t.Fatalf("a loop reading names from stdin added %q (%v), want 2 CIDs", out, err)
+	}
+	// Config can be set while the daemon holds the repository.
+	r.must("config", "Gateway.RetrievalTimeout", "45s")
+	if got := strings.TrimSpace(r.must("config", "Gateway.RetrievalTimeout")); got != "45s" {
+		t.Fatalf("config through the daemon: %q", got)
 	}
 
 	d.stop(t)
@@ -289,5 +337,35 @@ func TestTenDaemonsFindContentThroughTheDHT(t *testing.T) {
 	}
 	for _, d := range append(ds, boot) {
 		d.stop(t)
+	}
+}
+
+// TestDaemonStartFailureExits: a daemon that cannot start (its swarm port
+// is taken) says why and exits instead of hanging.
+func TestDaemonStartFailureExits(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	port := l.Addr().(*net.TCPAddr).Port
+	r := newRepo(t)
+	r.must("config", "--json", "Addresses.Swarm", fmt.Sprintf(`["/ip4/127.0.0.1/tcp/%d"]`, port))
+	cmd := r.cmd("daemon")
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case err := <-done:
+		if err == nil || !strings.Contains(stderr.String(), "Error:") {
+			t.Fatalf("daemon on a taken port: %v, stderr %q", err, stderr.String())
+		}
+	case <-time.After(30 * time.Second):
+		cmd.Process.Kill()
+		t.Fatal("the daemon hung after failing to start")
 	}
 }

@@ -17,6 +17,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
 	"strings"
 	"sync"
 	"time"
@@ -45,8 +46,35 @@ const (
 	frameExit   = 'x' // data: the error message, empty on success
 )
 
-// readsStdin are the commands that may read standard input.
-var readsStdin = map[string]bool{"add": true, "block": true}
+// readsStdin reports whether a command line will read standard input:
+// `-` among its arguments, `add` with no existing path to add, or
+// `block put` with no file.
+func (c *cli) readsStdin(args []string) bool {
+	var pos []string
+	for _, a := range args {
+		if a == "-" {
+			return true
+		}
+		if !strings.HasPrefix(a, "-") {
+			pos = append(pos, a)
+		}
+	}
+	exists := func(ps []string) bool {
+		for _, p := range ps {
+			if _, err := os.Stat(c.abs(p)); err == nil {
+				return true
+			}
+		}
+		return false
+	}
+	switch {
+	case len(pos) >= 1 && pos[0] == "add":
+		return !c.stdinTTY && !exists(pos[1:])
+	case len(pos) >= 2 && pos[0] == "block" && pos[1] == "put":
+		return !c.stdinTTY && !exists(pos[2:])
+	}
+	return false
+}
 
 // localOnly are the commands that never go through a daemon.
 var localOnly = map[string]bool{"init": true, "daemon": true, "version": true, "help": true, "completion": true, "__complete": true}
@@ -76,6 +104,10 @@ func (c *cli) runRemote(ctx context.Context, args []string) (done bool, err erro
 	if err != nil {
 		return false, nil
 	}
+	token, err := daemon.ReadToken(root)
+	if err != nil {
+		return false, nil
+	}
 	// A daemon killed without cleaning up leaves its address behind:
 	// nothing answers there, and the command runs here instead.
 	conn, err := net.DialTimeout("tcp", hostport, 2*time.Second)
@@ -85,10 +117,10 @@ func (c *cli) runRemote(ctx context.Context, args []string) (done bool, err erro
 	conn.Close()
 
 	hdr, _ := json.Marshal(cliRequest{Args: args, Cwd: c.cwd, StdinTTY: c.stdinTTY, StderrTTY: c.stderrTTY})
-	// Only the commands that read stdin get it: a terminal or an
-	// unrelated pipe must not be read by a command that does not want it.
+	// Only a command that reads stdin gets it: an unrelated pipe (a shell
+	// loop feeding file names, say) must not be swallowed.
 	var body io.Reader = http.NoBody
-	if readsStdin[sub] && !c.stdinTTY {
+	if c.readsStdin(args) {
 		body = c.stdin
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://"+hostport+"/api/v0/cli", body)
@@ -96,11 +128,15 @@ func (c *cli) runRemote(ctx context.Context, args []string) (done bool, err erro
 		return true, err
 	}
 	req.Header.Set("X-Node-Command", base64.StdEncoding.EncodeToString(hdr))
+	req.Header.Set(daemon.TokenHeader, token)
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		return true, fmt.Errorf("talking to the daemon at %s: %w", hostport, err)
 	}
 	defer resp.Body.Close()
+	if resp.StatusCode == http.StatusUnauthorized {
+		return true, fmt.Errorf("the daemon at %s did not accept this repository's API token: is it another repository's daemon? (%s)", hostport, root)
+	}
 	if resp.StatusCode != http.StatusOK {
 		msg, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
 		return true, fmt.Errorf("the daemon at %s answered %s: %s", hostport, resp.Status, strings.TrimSpace(string(msg)))
@@ -166,6 +202,15 @@ func cliHandler(d *daemon.Daemon, node *core.Node) http.Handler {
 		if err != nil {
 			http.Error(w, "bad X-Node-Command header: "+err.Error(), http.StatusBadRequest)
 			return
+		}
+		for _, a := range req.Args {
+			if !strings.HasPrefix(a, "-") {
+				if localOnly[a] {
+					http.Error(w, a+" does not run through the API", http.StatusBadRequest)
+					return
+				}
+				break
+			}
 		}
 		// Read stdin while writing output (add - streams both ways).
 		if r.ContentLength != 0 {

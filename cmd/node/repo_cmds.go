@@ -53,6 +53,9 @@ Addresses.API. VALUE is taken as a string unless --json is given.`,
 				return err
 			}
 			if len(args) == 2 {
+				if c.node != nil { // inside the daemon, which holds the repository
+					return c.node.Repo.SetConfigValue(args[0], args[1], asJSON)
+				}
 				r, err := repo.Open(root)
 				if err != nil {
 					return err
