@@ -93,6 +93,11 @@ func (n *Network) Stop() {
 	}
 }
 
+// Connected reports whether p has an open connection now.
+func (n *Network) Connected(p peer.ID) bool {
+	return n.h.Network().Connectedness(p) == network.Connected
+}
+
 // ConnectedPeers lists the peers with an open connection.
 func (n *Network) ConnectedPeers() []peer.ID { return n.h.Network().Peers() }
 

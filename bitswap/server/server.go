@@ -184,6 +184,11 @@ func (s *Server) send(ctx context.Context, t decision.Task) (blocks, bytes int) 
 // it sent us). Whether we have each wanted block is looked up here, in the
 // receiving goroutine, so the engine never touches the store.
 func (s *Server) ReceiveMessage(ctx context.Context, from peer.ID, m *message.Message) {
+	// A message handled after its peer hung up must not bring the peer
+	// back: its wants would be kept, and answered, forever.
+	if c, ok := s.net.(interface{ Connected(peer.ID) bool }); ok && !c.Connected(from) {
+		return
+	}
 	if len(m.Blocks) > 0 {
 		n := 0
 		for _, b := range m.Blocks {
