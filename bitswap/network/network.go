@@ -37,8 +37,9 @@ type Network struct {
 	h   host.Host
 	log *slog.Logger
 
-	mu       sync.Mutex // guards senders and r
+	mu       sync.Mutex // guards senders, inbound and r
 	senders  map[peer.ID]*sender
+	inbound  map[peer.ID]map[network.Stream]struct{}
 	r        Receiver
 	notifiee *network.NotifyBundle
 }
@@ -48,7 +49,7 @@ func New(h host.Host, log *slog.Logger) *Network {
 	if log == nil {
 		log = slog.Default()
 	}
-	return &Network{h: h, log: log, senders: map[peer.ID]*sender{}}
+	return &Network{h: h, log: log, senders: map[peer.ID]*sender{}, inbound: map[peer.ID]map[network.Stream]struct{}{}}
 }
 
 // Self is this node's peer ID.
@@ -93,6 +94,20 @@ func (n *Network) Stop() {
 	}
 }
 
+// ResetPeer resets every stream p has opened to us: for a peer that
+// misbehaves (floods us with wants). It may open new ones.
+func (n *Network) ResetPeer(p peer.ID) {
+	n.mu.Lock()
+	var ss []network.Stream
+	for s := range n.inbound[p] {
+		ss = append(ss, s)
+	}
+	n.mu.Unlock()
+	for _, s := range ss {
+		s.Reset()
+	}
+}
+
 // Connected reports whether p has an open connection now.
 func (n *Network) Connected(p peer.ID) bool {
 	return n.h.Network().Connectedness(p) == network.Connected
@@ -116,10 +131,22 @@ func (n *Network) handleStream(s network.Stream) {
 		return
 	}
 	_ = version // inbound messages decode the same way for every version
+	from := s.Conn().RemotePeer()
 	n.mu.Lock()
 	r := n.r
+	if n.inbound[from] == nil {
+		n.inbound[from] = map[network.Stream]struct{}{}
+	}
+	n.inbound[from][s] = struct{}{}
 	n.mu.Unlock()
-	from := s.Conn().RemotePeer()
+	defer func() {
+		n.mu.Lock()
+		delete(n.inbound[from], s)
+		if len(n.inbound[from]) == 0 {
+			delete(n.inbound, from)
+		}
+		n.mu.Unlock()
+	}()
 	// One goroutine reads and decodes (decrypting and hashing), another
 	// hands messages on (storing blocks): the next message is read while
 	// the last one is being stored. In order, and at most a few ahead.

@@ -216,7 +216,12 @@ func (s *Server) ReceiveMessage(ctx context.Context, from peer.ID, m *message.Me
 	full := m.Full
 	s.post(func(now time.Time) {
 		if dropped := s.engine.WantsReceived(from, full, wants, now); dropped > 0 {
-			s.log.Debug("bitswap: peer's want-list is full", "peer", from, "dropped", dropped)
+			// More wants than a peer may queue: a flood. Its streams are
+			// reset (what it had queued stays, within the limit).
+			s.log.Debug("bitswap: peer flooded us with wants", "peer", from, "dropped", dropped)
+			if r, ok := s.net.(interface{ ResetPeer(peer.ID) }); ok {
+				r.ResetPeer(from)
+			}
 		}
 	})
 }

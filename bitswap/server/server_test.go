@@ -3,7 +3,9 @@ package server
 import (
 	"bytes"
 	"context"
+	"errors"
 	"node/internal/testnet"
+	"os"
 	"sync"
 	"testing"
 	"time"
@@ -126,5 +128,41 @@ func TestServerAnswersWants(t *testing.T) {
 	}
 	if want := int64(len(big.Data) + len(small.Data) + len(late.Data)); l.BytesSent != want || l.BlocksSent != 3 {
 		t.Fatalf("ledger: sent %d bytes in %d blocks, want %d in 3", l.BytesSent, l.BlocksSent, want)
+	}
+}
+
+// TestWantFloodResetsStream: a peer that queues more wants than allowed
+// has its stream reset.
+func TestWantFloodResetsStream(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	hs, hc := newHost(t), newHost(t)
+	ns := network.New(hs, nil)
+	srv, err := New(ns, blockstore.NewMemory(), decision.Config{MaxWantsPerPeer: 100}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ns.Start(srv)
+	go srv.Run(ctx)
+	if err := hc.Connect(ctx, peer.AddrInfo{ID: hs.ID(), Addrs: hs.Addrs()}); err != nil {
+		t.Fatal(err)
+	}
+	s, err := hc.NewStream(ctx, hs.ID(), message.ProtocolBitswap)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wants []message.Entry
+	for i := range 150 {
+		wants = append(wants, message.Entry{CID: block(t, []byte{byte(i), byte(i >> 8), 'w'}).CID})
+	}
+	if err := message.WriteMsg(s, &message.Message{Wantlist: wants}, message.V120); err != nil {
+		t.Fatal(err)
+	}
+	s.SetReadDeadline(time.Now().Add(10 * time.Second))
+	if _, err := s.Read(make([]byte, 1)); err == nil || errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("the flooding peer's stream was not reset: %v", err)
+	}
+	if w, err := srv.WantlistOf(ctx, hc.ID()); err != nil || len(w) != 100 {
+		t.Fatalf("kept %d wants (%v), want the limit of 100", len(w), err)
 	}
 }
