@@ -53,12 +53,15 @@ func (b *Bitswap) Start(ctx context.Context) {
 	})
 }
 
-// ReceiveMessage hands a message to both halves.
+// ReceiveMessage hands a message to both halves. Only the blocks the
+// client wanted count as given in the sender's ledger: unrequested or
+// duplicate blocks cannot buy a peer credit.
 func (b *Bitswap) ReceiveMessage(ctx context.Context, from peer.ID, m *message.Message) {
 	if len(m.Blocks) > 0 || len(m.Presences) > 0 {
-		b.Client.ReceiveMessage(ctx, from, m)
+		blocks, bytes := b.Client.Accept(ctx, from, m)
+		b.Server.Credit(from, blocks, bytes)
 	}
-	b.Server.ReceiveMessage(ctx, from, m)
+	b.Server.ReceiveWants(ctx, from, m)
 }
 
 // ReceiveError counts and logs a peer's malformed message.

@@ -58,14 +58,16 @@ func TestReciprocatorBeatsFreeloader(t *testing.T) {
 	srv.Start(ctx)
 
 	type peerNode struct {
-		h    host.Host
-		bs   *Bitswap
-		got  atomic.Int64
-		done chan time.Time
+		h     host.Host
+		bs    *Bitswap
+		store *blockstore.Memory
+		got   atomic.Int64
+		done  chan time.Time
 	}
 	newPeer := func() *peerNode {
 		h := newHost(t)
-		bs, err := New(h, blockstore.NewMemory(), nil, decision.Config{}, nil)
+		st := blockstore.NewMemory()
+		bs, err := New(h, st, nil, decision.Config{}, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -73,28 +75,44 @@ func TestReciprocatorBeatsFreeloader(t *testing.T) {
 		if err := h.Connect(ctx, peer.AddrInfo{ID: hs.ID(), Addrs: hs.Addrs()}); err != nil {
 			t.Fatal(err)
 		}
-		return &peerNode{h: h, bs: bs, done: make(chan time.Time, 1)}
+		return &peerNode{h: h, bs: bs, store: st, done: make(chan time.Time, 1)}
 	}
 	recip, free := newPeer(), newPeer()
 
-	// The reciprocator has given the server 64 MiB (blocks pushed to it:
-	// the server's ledger credits what a peer sends).
+	// The reciprocator has given the server 64 MiB: the server fetched it
+	// from the reciprocator. Blocks pushed unasked would buy no credit.
 	gift := makeBlocks(t, 2, 256, 256<<10)
-	for i := 0; i < len(gift); i += 8 {
-		if err := recip.bs.Net.SendMessage(ctx, hs.ID(), &message.Message{Blocks: gift[i : i+8]}); err != nil {
-			t.Fatal(err)
-		}
+	pushed := makeBlocks(t, 3, 64, 256<<10)
+	if err := free.bs.Net.SendMessage(ctx, hs.ID(), &message.Message{Blocks: pushed[:8]}); err != nil {
+		t.Fatal(err)
 	}
-	waitLedger := time.Now().Add(30 * time.Second)
+	recipStore := recip.store
+	recipStore.PutMany(ctx, gift)
+	giftCIDs := make([]cid.Cid, len(gift))
+	for i, b := range gift {
+		giftCIDs[i] = b.CID
+	}
+	n := 0
+	for range srv.Client.NewSession(ctx).GetBlocks(ctx, giftCIDs) {
+		n++
+	}
+	if n != len(gift) {
+		t.Fatalf("the server fetched %d of the %d gift blocks", n, len(gift))
+	}
+	// Credits reach the engine through its event loop: poll.
+	deadline := time.Now().Add(10 * time.Second)
 	for {
 		l, err := srv.Server.Ledger(ctx, recip.h.ID())
-		if err == nil && l.BytesReceived >= int64(len(gift))*(256<<10) {
+		if err == nil && l.BytesReceived == int64(len(gift))*(256<<10) {
 			break
 		}
-		if time.Now().After(waitLedger) {
-			t.Fatalf("the server's ledger never credited the gift: %+v, %v", l, err)
+		if time.Now().After(deadline) {
+			t.Fatalf("the server's ledger with the reciprocator: %+v, %v", l, err)
 		}
-		time.Sleep(10 * time.Millisecond) // polling interval
+		time.Sleep(5 * time.Millisecond) // polling interval
+	}
+	if l, err := srv.Server.Ledger(ctx, free.h.ID()); err == nil && l.BytesReceived != 0 {
+		t.Fatalf("unrequested blocks pushed by the freeloader were credited: %+v", l)
 	}
 
 	cids := make([]cid.Cid, len(content))

@@ -202,8 +202,14 @@ func (c *Client) versionOf(p peer.ID) message.Version {
 // wants are cancelled at the other peers asked. The rest are dropped and
 // counted against the sender. It returns once the blocks are stored.
 func (c *Client) ReceiveMessage(ctx context.Context, from peer.ID, m *message.Message) {
+	c.Accept(ctx, from, m)
+}
+
+// Accept is ReceiveMessage, reporting how many wanted blocks (and bytes)
+// the message brought: what the sender gave us, for its ledger.
+func (c *Client) Accept(ctx context.Context, from peer.ID, m *message.Message) (blocks, bytes int) {
 	if len(m.Blocks) == 0 && len(m.Presences) == 0 {
-		return
+		return 0, 0
 	}
 	valid := m.Blocks
 	invalid := 0
@@ -227,13 +233,14 @@ func (c *Client) ReceiveMessage(ctx context.Context, from peer.ID, m *message.Me
 	if !c.call(func() {
 		accepted = c.core.received(from, valid, m.Presences, invalid, time.Now())
 	}) || len(accepted) == 0 {
-		return
+		return 0, 0
 	}
 	keys := make([]string, len(accepted))
 	byKey := make(map[string][]byte, len(accepted))
 	for i, b := range accepted {
 		keys[i] = string(b.CID.Hash())
 		byKey[keys[i]] = b.Data
+		bytes += len(b.Data)
 	}
 	// Hand the verified bytes to the waiting callers first, then store
 	// them: the reader goes on while the store writes.
@@ -241,6 +248,7 @@ func (c *Client) ReceiveMessage(ctx context.Context, from peer.ID, m *message.Me
 	if err := c.store.PutMany(c.ctx, accepted); err != nil {
 		c.log.Error("storing fetched blocks", "blocks", len(accepted), "err", err)
 	}
+	return len(accepted), bytes
 }
 
 // ReceiveError counts a malformed message from a peer.

@@ -180,22 +180,34 @@ func (s *Server) send(ctx context.Context, t decision.Task) (blocks, bytes int) 
 	return len(m.Blocks), bytes
 }
 
-// ReceiveMessage takes a peer's want-list (and, for its ledger, the blocks
-// it sent us). Whether we have each wanted block is looked up here, in the
-// receiving goroutine, so the engine never touches the store.
+// ReceiveMessage takes a peer's want-list and credits every block it sent
+// to its ledger: for a server used alone. Next to a client, use
+// ReceiveWants and credit only the blocks the client wanted (Credit).
 func (s *Server) ReceiveMessage(ctx context.Context, from peer.ID, m *message.Message) {
+	n := 0
+	for _, b := range m.Blocks {
+		n += len(b.Data)
+	}
+	s.Credit(from, len(m.Blocks), n)
+	s.ReceiveWants(ctx, from, m)
+}
+
+// Credit records blocks a peer gave us in its ledger.
+func (s *Server) Credit(from peer.ID, blocks, bytes int) {
+	if blocks == 0 {
+		return
+	}
+	s.post(func(now time.Time) { s.engine.BlocksReceived(from, blocks, bytes, now) })
+}
+
+// ReceiveWants takes a peer's want-list. Whether we have each wanted block
+// is looked up here, in the receiving goroutine, so the engine never
+// touches the store.
+func (s *Server) ReceiveWants(ctx context.Context, from peer.ID, m *message.Message) {
 	// A message handled after its peer hung up must not bring the peer
 	// back: its wants would be kept, and answered, forever.
 	if c, ok := s.net.(interface{ Connected(peer.ID) bool }); ok && !c.Connected(from) {
 		return
-	}
-	if len(m.Blocks) > 0 {
-		n := 0
-		for _, b := range m.Blocks {
-			n += len(b.Data)
-		}
-		count := len(m.Blocks)
-		s.post(func(now time.Time) { s.engine.BlocksReceived(from, count, n, now) })
 	}
 	if len(m.Wantlist) == 0 && !m.Full {
 		return
