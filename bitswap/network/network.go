@@ -18,6 +18,10 @@ import (
 	"node/bitswap/message"
 )
 
+// errSenderClosed: the peer's sender was dropped (disconnect, Stop) while
+// a message waited for it; SendMessage retries with a new one.
+var errSenderClosed = errors.New("bitswap sender closed")
+
 // SendTimeout bounds writing one message to a peer.
 const SendTimeout = 30 * time.Second
 
@@ -40,6 +44,7 @@ type Network struct {
 	mu       sync.Mutex // guards senders, inbound and r
 	senders  map[peer.ID]*sender
 	inbound  map[peer.ID]map[network.Stream]struct{}
+	stopped  bool
 	r        Receiver
 	notifiee *network.NotifyBundle
 }
@@ -88,8 +93,9 @@ func (n *Network) Stop() {
 	}
 	n.mu.Lock()
 	defer n.mu.Unlock()
+	n.stopped = true
 	for p, s := range n.senders {
-		s.close()
+		go s.close()
 		delete(n.senders, p)
 	}
 }
@@ -189,7 +195,9 @@ func (n *Network) SendMessage(ctx context.Context, p peer.ID, m *message.Message
 		if errors.As(err, &nr) || errors.Is(err, message.ErrInvalid) || ctx.Err() != nil {
 			return err
 		}
-		n.dropSender(p)
+		if !errors.Is(err, errSenderClosed) {
+			n.dropSender(p)
+		}
 	}
 	return err
 }
@@ -199,8 +207,10 @@ func (n *Network) senderFor(p peer.ID) *sender {
 	defer n.mu.Unlock()
 	s, ok := n.senders[p]
 	if !ok {
-		s = &sender{peer: p}
-		n.senders[p] = s
+		s = &sender{peer: p, closed: n.stopped}
+		if !n.stopped {
+			n.senders[p] = s
+		}
 	}
 	return s
 }
@@ -211,7 +221,9 @@ func (n *Network) dropSender(p peer.ID) {
 	delete(n.senders, p)
 	n.mu.Unlock()
 	if ok {
-		s.close()
+		// A write in progress holds the sender's lock for up to its
+		// timeout: do not make the caller (libp2p's notifier) wait.
+		go s.close()
 	}
 }
 
@@ -219,14 +231,18 @@ func (n *Network) dropSender(p peer.ID) {
 type sender struct {
 	peer peer.ID
 
-	mu      sync.Mutex // guards stream and version; serialises writes
+	mu      sync.Mutex // guards stream, version and closed; serialises writes
 	stream  network.Stream
 	version message.Version
+	closed  bool // dropped from the map: it must not open a stream again
 }
 
 func (s *sender) send(ctx context.Context, h host.Host, m *message.Message) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.closed {
+		return fmt.Errorf("sending to %s: %w", s.peer, errSenderClosed)
+	}
 	if s.stream == nil {
 		st, err := h.NewStream(network.WithAllowLimitedConn(ctx, "bitswap"), s.peer, protocols()...)
 		if err != nil {
@@ -254,6 +270,7 @@ func (s *sender) send(ctx context.Context, h host.Host, m *message.Message) erro
 func (s *sender) close() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.closed = true
 	if s.stream != nil {
 		s.stream.Close()
 		s.stream = nil
