@@ -173,20 +173,14 @@ func activePack(t *testing.T, dir string) string {
 }
 
 func TestPackTornTail(t *testing.T) {
-	dir := t.TempDir()
-	s := openPack(t, dir, blockstore.PackOptions{})
-	bs := makeBlocks(0, 10, 5000)
-	if err := s.PutMany(ctx, bs); err != nil {
-		t.Fatal(err)
-	}
-	s.Close()
+	dir, bs := writtenPack(t, blockstore.PackOptions{})
 	path := activePack(t, dir)
 	st, _ := os.Stat(path)
 	// A crash in the middle of writing the last record.
 	if err := os.Truncate(path, st.Size()-100); err != nil {
 		t.Fatal(err)
 	}
-	s = openPack(t, dir, blockstore.PackOptions{})
+	s := openPack(t, dir, blockstore.PackOptions{})
 	checkAll(t, s, bs[:9])
 	if ok, _ := s.Has(ctx, bs[9].CID); ok {
 		t.Fatal("the torn block is visible")
@@ -257,18 +251,12 @@ func checkDamaged(t *testing.T, s *blockstore.PackStore, b blockstore.Block) {
 // One flipped bit in a block of the active pack damages that block only:
 // every block before and after it still reads back, and appends go on.
 func TestPackDamagedRecordInActivePack(t *testing.T) {
-	dir := t.TempDir()
-	s := openPack(t, dir, blockstore.PackOptions{})
-	bs := makeBlocks(0, 10, 5000)
-	if err := s.PutMany(ctx, bs); err != nil {
-		t.Fatal(err)
-	}
-	s.Close()
+	dir, bs := writtenPack(t, blockstore.PackOptions{})
 	path := activePack(t, dir)
 	size := fileSize(t, path)
 	flipIn(t, path, bs[5].Data[100:200])
 
-	s = openPack(t, dir, blockstore.PackOptions{})
+	s := openPack(t, dir, blockstore.PackOptions{})
 	checkDamaged(t, s, bs[5])
 	others := append(slices.Clone(bs[:5]), bs[6:]...)
 	checkAll(t, s, others)
@@ -341,13 +329,7 @@ func TestPackDamagedRecordInUnindexedPack(t *testing.T) {
 // Damage that does not frame a record (here a record's length) hides the
 // records after it: the pack is sealed as it is, its bytes kept.
 func TestPackUnframedDamageIsKeptAside(t *testing.T) {
-	dir := t.TempDir()
-	s := openPack(t, dir, blockstore.PackOptions{})
-	bs := makeBlocks(0, 10, 5000)
-	if err := s.PutMany(ctx, bs); err != nil {
-		t.Fatal(err)
-	}
-	s.Close()
+	dir, bs := writtenPack(t, blockstore.PackOptions{})
 	path := activePack(t, dir)
 	b, _ := os.ReadFile(path)
 	i := bytes.Index(b, bs[5].CID.Hash()) // block 5's key; its header is just before
@@ -357,7 +339,7 @@ func TestPackUnframedDamageIsKeptAside(t *testing.T) {
 	b[i-3] ^= 0x01 // the data length: 5000 -> 5000+256
 	os.WriteFile(path, b, 0o644)
 
-	s = openPack(t, dir, blockstore.PackOptions{})
+	s := openPack(t, dir, blockstore.PackOptions{})
 	checkAll(t, s, bs[:5])
 	for _, b := range bs[5:] {
 		if ok, _ := s.Has(ctx, b.CID); ok {
@@ -391,14 +373,8 @@ func fileSize(t *testing.T, path string) int64 {
 }
 
 func TestPackGetDetectsBitRot(t *testing.T) {
-	dir := t.TempDir()
 	opts := blockstore.PackOptions{PackSize: 20 << 10}
-	s := openPack(t, dir, opts)
-	bs := makeBlocks(0, 10, 5000)
-	if err := s.PutMany(ctx, bs); err != nil {
-		t.Fatal(err)
-	}
-	s.Close()
+	dir, bs := writtenPack(t, opts)
 	// Damage a block in a sealed pack: open trusts the index, Get checks.
 	first := packFiles(t, dir, ".pack")[0]
 	b, _ := os.ReadFile(first)
@@ -408,7 +384,7 @@ func TestPackGetDetectsBitRot(t *testing.T) {
 	}
 	b[i] ^= 1
 	os.WriteFile(first, b, 0o644)
-	s = openPack(t, dir, opts)
+	s := openPack(t, dir, opts)
 	defer s.Close()
 	_, err := s.Get(ctx, bs[1].CID)
 	if !errors.Is(err, blockstore.ErrCorrupt) || !strings.Contains(err.Error(), bs[1].CID.String()) {
@@ -630,4 +606,18 @@ func TestPackTornTailBeforeRotation(t *testing.T) {
 		t.Fatal(err)
 	}
 	checkAll(t, s, bs)
+}
+
+// writtenPack writes ten 5000-byte blocks into a new store and closes it,
+// for tests that then damage the files.
+func writtenPack(t *testing.T, opts blockstore.PackOptions) (dir string, bs []blockstore.Block) {
+	t.Helper()
+	dir = t.TempDir()
+	s := openPack(t, dir, opts)
+	bs = makeBlocks(0, 10, 5000)
+	if err := s.PutMany(ctx, bs); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	return dir, bs
 }
