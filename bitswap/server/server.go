@@ -26,8 +26,11 @@ type Net interface {
 	SendMessage(ctx context.Context, p peer.ID, m *message.Message) error
 }
 
-// senders is how many messages are sent at once.
-const senders = 4
+// maxInflight bounds the tasks handed out and not yet sent, over all
+// peers. Each peer with work has its own sender goroutine, so a slow or
+// stalled peer holds up only its own answers; the engine's per-peer limit
+// on outstanding bytes keeps one peer from taking all of them.
+const maxInflight = 64
 
 // Server answers other peers' want-lists.
 type Server struct {
@@ -38,7 +41,6 @@ type Server struct {
 	engine *decision.Engine // owned by run
 	events chan func(now time.Time)
 	done   chan taskResult
-	work   chan decision.Task
 	stop   chan struct{}
 	exited chan struct{}
 }
@@ -60,8 +62,7 @@ func New(net Net, store Store, cfg decision.Config, log *slog.Logger) (*Server, 
 	return &Server{
 		net: net, store: store, log: log, engine: e,
 		events: make(chan func(time.Time), 256),
-		done:   make(chan taskResult, senders),
-		work:   make(chan decision.Task, senders),
+		done:   make(chan taskResult, maxInflight),
 		stop:   make(chan struct{}),
 		exited: make(chan struct{}),
 	}, nil
@@ -72,26 +73,37 @@ func (s *Server) Run(ctx context.Context) {
 	defer close(s.exited)
 	workCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	for range senders {
-		go s.sender(workCtx)
-	}
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
+	queues := map[peer.ID]chan decision.Task{} // a sender goroutine each
+	perPeer := map[peer.ID]int{}               // tasks queued or being sent
 	inflight := 0
 	for {
-		for inflight < senders {
+		for inflight < maxInflight {
 			t, ok := s.engine.NextTask(time.Now())
 			if !ok {
 				break
 			}
+			q := queues[t.Peer]
+			if q == nil {
+				q = make(chan decision.Task, maxInflight)
+				queues[t.Peer] = q
+				go s.peerSender(workCtx, q)
+			}
+			q <- t // room for maxInflight tasks: never blocks
+			perPeer[t.Peer]++
 			inflight++
-			s.work <- t // buffered for `senders` tasks: never blocks
 		}
 		select {
 		case f := <-s.events:
 			f(time.Now())
 		case r := <-s.done:
 			inflight--
+			if perPeer[r.task.Peer]--; perPeer[r.task.Peer] == 0 {
+				close(queues[r.task.Peer]) // its sender exits
+				delete(queues, r.task.Peer)
+				delete(perPeer, r.task.Peer)
+			}
 			s.engine.TaskDone(r.task, r.blocks, r.bytes, time.Now())
 		case now := <-tick.C:
 			s.engine.Tick(now)
@@ -130,16 +142,12 @@ func (s *Server) post(f func(now time.Time)) {
 	}
 }
 
-func (s *Server) sender(ctx context.Context) {
-	for {
+// peerSender sends one peer's tasks in order until its queue is closed.
+func (s *Server) peerSender(ctx context.Context, q <-chan decision.Task) {
+	for t := range q {
+		blocks, bytes := s.send(ctx, t)
 		select {
-		case t := <-s.work:
-			blocks, bytes := s.send(ctx, t)
-			select {
-			case s.done <- taskResult{task: t, blocks: blocks, bytes: bytes}:
-			case <-ctx.Done():
-				return
-			}
+		case s.done <- taskResult{task: t, blocks: blocks, bytes: bytes}:
 		case <-ctx.Done():
 			return
 		}

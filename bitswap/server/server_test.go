@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/ipfs/go-cid"
+	corenet "github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/multiformats/go-multihash"
 
@@ -165,4 +166,71 @@ func TestWantFloodResetsStream(t *testing.T) {
 	if w, err := srv.WantlistOf(ctx, hc.ID()); err != nil || len(w) != 100 {
 		t.Fatalf("kept %d wants (%v), want the limit of 100", len(w), err)
 	}
+}
+
+// TestStalledPeerDoesNotBlockOthers: a peer that never reads what it asked
+// for holds up only its own answers.
+func TestStalledPeerDoesNotBlockOthers(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	store := blockstore.NewMemory()
+	var big []blockstore.Block
+	for i := range 40 { // 10 MiB: enough to fill every sender of a shared pool
+		b := block(t, bytes.Repeat([]byte{byte(i), 's'}, 128<<10))
+		big = append(big, b)
+	}
+	good := block(t, []byte("for the good peer"))
+	store.PutMany(ctx, append(big, good))
+
+	hs := newHost(t)
+	ns := network.New(hs, nil)
+	srv, err := New(ns, store, decision.Config{MaxOutstandingBytesPerPeer: 8 << 20}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ns.Start(srv)
+	go srv.Run(ctx)
+
+	// The stalled peer accepts the server's stream and never reads it.
+	hStall := newHost(t)
+	for _, id := range message.Protocols {
+		hStall.SetStreamHandler(id, func(s corenet.Stream) { <-ctx.Done(); s.Reset() })
+	}
+	if err := hStall.Connect(ctx, peer.AddrInfo{ID: hs.ID(), Addrs: hs.Addrs()}); err != nil {
+		t.Fatal(err)
+	}
+	nStall := network.New(hStall, nil)
+	var wants []message.Entry
+	for _, b := range big {
+		wants = append(wants, message.Entry{CID: b.CID})
+	}
+	if err := nStall.SendMessage(ctx, hs.ID(), &message.Message{Wantlist: wants}); err != nil {
+		t.Fatal(err)
+	}
+
+	hGood := newHost(t)
+	nGood := network.New(hGood, nil)
+	col := newCollector()
+	nGood.Start(col)
+	if err := hGood.Connect(ctx, peer.AddrInfo{ID: hs.ID(), Addrs: hs.Addrs()}); err != nil {
+		t.Fatal(err)
+	}
+	// Let the stalled peer's answers start first.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		l, err := srv.Ledger(ctx, hStall.ID())
+		if err == nil && l.OutstandingBytes > 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the server never started answering the stalled peer")
+		}
+		time.Sleep(5 * time.Millisecond) // polling interval
+	}
+	if err := nGood.SendMessage(ctx, hs.ID(), &message.Message{Wantlist: []message.Entry{{CID: good.CID}}}); err != nil {
+		t.Fatal(err)
+	}
+	col.waitFor(t, "the good peer's block while another peer stalls", func() bool {
+		return bytes.Equal(col.blocks[string(good.CID.Hash())], good.Data)
+	})
 }
