@@ -143,21 +143,45 @@ func (s *Server) post(f func(now time.Time)) {
 }
 
 // peerSender sends one peer's tasks in order until its queue is closed.
+// It reads the next task's blocks while the last message is being written.
 func (s *Server) peerSender(ctx context.Context, q <-chan decision.Task) {
-	for t := range q {
-		blocks, bytes := s.send(ctx, t)
+	type built struct {
+		t     decision.Task
+		m     *message.Message
+		bytes int
+	}
+	ready := make(chan built, 1)
+	go func() {
+		defer close(ready)
+		for t := range q {
+			m, n := s.build(ctx, t)
+			select {
+			case ready <- built{t, m, n}:
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+	for b := range ready {
+		blocks, bytes := 0, 0
+		if !b.m.Empty() {
+			if err := s.net.SendMessage(ctx, b.t.Peer, b.m); err != nil && !errors.Is(err, message.ErrNotRepresentable) {
+				s.log.Debug("bitswap: sending to a peer failed", "peer", b.t.Peer, "err", err)
+			} else {
+				blocks, bytes = len(b.m.Blocks), b.bytes
+			}
+		}
 		select {
-		case s.done <- taskResult{task: t, blocks: blocks, bytes: bytes}:
+		case s.done <- taskResult{task: b.t, blocks: blocks, bytes: bytes}:
 		case <-ctx.Done():
 			return
 		}
 	}
 }
 
-// send builds and sends one task's message; it returns the blocks and
-// bytes sent.
-func (s *Server) send(ctx context.Context, t decision.Task) (blocks, bytes int) {
-	m := &message.Message{PendingBytes: int32(min(t.PendingBytes, 1<<31-1))}
+// build reads one task's blocks into its message; bytes is their size.
+func (s *Server) build(ctx context.Context, t decision.Task) (m *message.Message, bytes int) {
+	m = &message.Message{PendingBytes: int32(min(t.PendingBytes, 1<<31-1))}
 	for _, c := range t.Blocks {
 		data, err := s.store.Get(ctx, c)
 		if err != nil {
@@ -178,14 +202,7 @@ func (s *Server) send(ctx context.Context, t decision.Task) (blocks, bytes int) 
 	for _, c := range t.DontHaves {
 		m.Presences = append(m.Presences, message.Presence{CID: c, Type: message.DontHave})
 	}
-	if m.Empty() {
-		return 0, 0
-	}
-	if err := s.net.SendMessage(ctx, t.Peer, m); err != nil && !errors.Is(err, message.ErrNotRepresentable) {
-		s.log.Debug("bitswap: sending to a peer failed", "peer", t.Peer, "err", err)
-		return 0, 0
-	}
-	return len(m.Blocks), bytes
+	return m, bytes
 }
 
 // ReceiveMessage takes a peer's want-list and credits every block it sent
