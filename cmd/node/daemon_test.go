@@ -369,3 +369,20 @@ func TestDaemonStartFailureExits(t *testing.T) {
 		t.Fatal("the daemon hung after failing to start")
 	}
 }
+
+// TestDaemonsFindEachOtherByMDNS: with Discovery.MDNS.Enabled, two daemons
+// on this machine connect without being told about each other.
+func TestDaemonsFindEachOtherByMDNS(t *testing.T) {
+	a, b := newRepo(t), newRepo(t)
+	for _, r := range []*testRepo{a, b} {
+		r.must("config", "--json", "Discovery.MDNS.Enabled", "true")
+	}
+	da, db := startDaemon(t, a), startDaemon(t, b)
+	var idB struct{ ID string }
+	json.Unmarshal([]byte(b.must("id")), &idB)
+	waitFor(t, "a to find b by mDNS", func() bool {
+		return strings.Contains(a.must("swarm", "peers"), idB.ID)
+	})
+	da.stop(t)
+	db.stop(t)
+}
