@@ -230,8 +230,18 @@ func (c *Client) Accept(ctx context.Context, from peer.ID, m *message.Message) (
 		}
 	}
 	var accepted []blockstore.Block
+	// A message handled after its peer hung up still brings its blocks,
+	// but must not make the peer a candidate for wants again.
+	gone := false
+	if cn, ok := c.net.(interface{ Connected(peer.ID) bool }); ok {
+		gone = !cn.Connected(from)
+	}
 	if !c.call(func() {
-		accepted = c.core.received(from, valid, m.Presences, invalid, time.Now())
+		now := time.Now()
+		accepted = c.core.received(from, valid, m.Presences, invalid, now)
+		if gone {
+			c.core.peerDisconnected(from, now)
+		}
 	}) || len(accepted) == 0 {
 		return 0, 0
 	}
