@@ -65,43 +65,9 @@ func TestKill9DuringPuts(t *testing.T) {
 	dir := t.TempDir()
 	next := 0 // every block below next is acknowledged
 	for round := 0; round < 3; round++ {
-		cmd := exec.Command(os.Args[0], "-test.run=^TestCrashChild$", "-test.count=1")
-		cmd.Env = append(os.Environ(), crashDirEnv+"="+dir, crashStartEnv+"="+strconv.Itoa(next))
-		cmd.Stderr = os.Stderr
-		out, err := cmd.StdoutPipe()
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		acked := next
-		target := next + 200 + round*37 // vary where the kill lands
-		sc := bufio.NewScanner(out)
-		for acked < target && sc.Scan() {
-			line := sc.Text()
-			if n, ok := strings.CutPrefix(line, "put "); ok {
-				acked, _ = strconv.Atoi(n)
-			} else if strings.HasPrefix(line, "error") {
-				t.Fatalf("child: %s", line)
-			}
-		}
-		if acked < target {
-			cmd.Process.Kill()
-			cmd.Wait()
-			t.Fatalf("round %d: child stopped after %d blocks: %v", round, acked, sc.Err())
-		}
-		// The child is now writing a later batch: kill it mid-stream.
-		if err := cmd.Process.Kill(); err != nil {
-			t.Fatal(err)
-		}
-		// Lines still in the pipe tell how far it really got.
-		for sc.Scan() {
-			if n, ok := strings.CutPrefix(sc.Text(), "put "); ok {
-				acked, _ = strconv.Atoi(n)
-			}
-		}
-		cmd.Wait()
+		env := []string{crashDirEnv + "=" + dir, crashStartEnv + "=" + strconv.Itoa(next)}
+		// Vary where the kill lands.
+		acked := killChildAt(t, "TestCrashChild", env, "put ", next, next+200+round*37)
 
 		s, err := blockstore.OpenPackStore(dir, crashOpts)
 		if err != nil {
@@ -227,43 +193,57 @@ func TestKill9DuringCompact(t *testing.T) {
 	}
 	next := 0
 	for round := 0; round < 3; round++ {
-		cmd := exec.Command(os.Args[0], "-test.run=^TestCompactCrashChild$", "-test.count=1")
-		cmd.Env = append(os.Environ(), compactCrashDirEnv+"="+dir, crashStartEnv+"="+strconv.Itoa(next))
-		cmd.Stderr = os.Stderr
-		out, err := cmd.StdoutPipe()
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		done := next - 1
-		target := next + 6 + round // vary where the kill lands
-		sc := bufio.NewScanner(out)
-		for done < target && sc.Scan() {
-			line := sc.Text()
-			if n, ok := strings.CutPrefix(line, "round "); ok {
-				done, _ = strconv.Atoi(n)
-			} else if strings.HasPrefix(line, "error") {
-				t.Fatalf("child: %s", line)
-			}
-		}
-		if done < target {
-			cmd.Process.Kill()
-			cmd.Wait()
-			t.Fatalf("child stopped after round %d: %v", done, sc.Err())
-		}
-		if err := cmd.Process.Kill(); err != nil {
-			t.Fatal(err)
-		}
-		for sc.Scan() {
-			if n, ok := strings.CutPrefix(sc.Text(), "round "); ok {
-				done, _ = strconv.Atoi(n)
-			}
-		}
-		cmd.Wait()
+		env := []string{compactCrashDirEnv + "=" + dir, crashStartEnv + "=" + strconv.Itoa(next)}
+		done := killChildAt(t, "TestCompactCrashChild", env, "round ", next-1, next+6+round)
 		check(done)
 		t.Logf("killed during round %d", done+1)
 		next = done + 1
 	}
+}
+
+// killChildAt runs a crash-test child (the test binary running test child
+// with env added), reads its progress lines "<prefix>N" until N reaches
+// target, kills it with SIGKILL mid-stream, and returns the last N it
+// reported (lines still in the pipe included). from is N before the first
+// line.
+func killChildAt(t *testing.T, child string, env []string, prefix string, from, target int) int {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], "-test.run=^"+child+"$", "-test.count=1")
+	cmd.Env = append(os.Environ(), env...)
+	cmd.Stderr = os.Stderr
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	last := from
+	sc := bufio.NewScanner(out)
+	for last < target && sc.Scan() {
+		line := sc.Text()
+		if n, ok := strings.CutPrefix(line, prefix); ok {
+			last, _ = strconv.Atoi(n)
+		} else if strings.HasPrefix(line, "error") {
+			cmd.Process.Kill()
+			cmd.Wait()
+			t.Fatalf("child: %s", line)
+		}
+	}
+	if last < target {
+		cmd.Process.Kill()
+		cmd.Wait()
+		t.Fatalf("child stopped at %d before %d: %v", last, target, sc.Err())
+	}
+	// The child is now in a later step: kill it mid-stream.
+	if err := cmd.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	for sc.Scan() {
+		if n, ok := strings.CutPrefix(sc.Text(), prefix); ok {
+			last, _ = strconv.Atoi(n)
+		}
+	}
+	cmd.Wait()
+	return last
 }

@@ -67,7 +67,12 @@ and options: CIDv0 with 256 KiB chunks by default; --cid-version 1 implies
 				Paths: args, Stdin: c.stdin, StdinName: stdinName, Options: opts,
 				Recursive: recursive, Hidden: hidden, Wrap: wrap, OnlyHash: onlyHash, Pin: pinIt,
 			}
-			bar := c.newBar(progress && !quietest && !quiet, inputSize(args, hidden), "adding")
+			showBar := progress && !quietest && !quiet && c.stderrTTY
+			total := int64(-1)
+			if showBar { // walking the input only to size a bar nobody sees is wasted I/O
+				total = inputSize(args, hidden)
+			}
+			bar := c.newBar(showBar, total, "adding")
 			defer bar.finish()
 			req.Progress = bar.add
 			if !quietest {
@@ -200,11 +205,15 @@ segment, or the CID). Entries whose names could escape OUT are refused.`,
 					}
 				}
 				dest := c.abs(out)
-				total, err := core.TotalSize(cmd.Context(), s.Blocks, args[0])
-				if err != nil {
-					return err
+				showBar := progress && c.stderrTTY
+				total := int64(-1)
+				var err error
+				if showBar { // only a bar needs the size up front
+					if total, err = core.TotalSize(cmd.Context(), s.Blocks, args[0]); err != nil {
+						return err
+					}
 				}
-				bar := c.newBar(progress, total, "getting")
+				bar := c.newBar(showBar, total, "getting")
 				defer bar.finish()
 				if err := core.Get(cmd.Context(), s.Blocks, args[0], dest, bar.add); err != nil {
 					return err
