@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"slices"
 	"strconv"
 	"strings"
@@ -34,6 +35,7 @@ type Config struct {
 	Mounts    Mounts
 	Import    Import
 	Ipns      Ipns
+	DNS       DNS
 }
 
 // Identity is the node's own key pair. PrivKey is the base64 (standard,
@@ -121,6 +123,13 @@ type Ipns struct {
 	RepublishPeriod  string
 	RecordLifetime   string
 	ResolveCacheSize int
+}
+
+// DNS configures name lookups for DNSLink. Resolver is a "host:port" DNS
+// server to ask (UDP, then TCP for truncated answers); empty means the
+// system's resolver.
+type DNS struct {
+	Resolver string
 }
 
 // Profiles accepted by Default and Init.
@@ -284,6 +293,11 @@ func (c *Config) Validate() error {
 	}
 	if c.Ipns.ResolveCacheSize < 0 {
 		return fmt.Errorf("Ipns.ResolveCacheSize is %d: want 0 or more: %w", c.Ipns.ResolveCacheSize, ErrConfigValue)
+	}
+	if r := c.DNS.Resolver; r != "" {
+		if _, _, err := net.SplitHostPort(r); err != nil {
+			return fmt.Errorf("DNS.Resolver %q is not host:port (e.g. 127.0.0.1:53): %w", r, ErrConfigValue)
+		}
 	}
 	return nil
 }
