@@ -41,6 +41,11 @@ var (
 	// ErrInvalidName: not an IPNS name or routing key.
 	ErrInvalidName = errors.New("ipns: invalid name")
 
+	// ErrNotFound: resolving a name found no valid record (nor, for a
+	// domain, a DNSLink TXT record). The content may exist elsewhere;
+	// callers show it as "not found" (404), not as a server fault.
+	ErrNotFound = errors.New("ipns: no record found for the name")
+
 	// ErrNoValidRecord: Validator.Select was given no valid record.
 	ErrNoValidRecord = errors.New("ipns: no valid record to select")
 )
