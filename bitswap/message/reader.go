@@ -20,6 +20,11 @@ const readChunk = 64 << 10
 // concurrent use: one goroutine reads each stream.
 type Reader struct {
 	br *bufio.Reader
+	// Reserve, when set, is called with a message's announced length
+	// before its body is read; an error stops the read (returned wrapped)
+	// and leaves the stream out of step. The network uses it to account
+	// the body with libp2p's resource manager.
+	Reserve func(n int) error
 }
 
 // NewReader returns a Reader of r with its own buffer.
@@ -54,6 +59,11 @@ func (r *Reader) ReadMsg() (*Message, error) {
 	}
 	if n > MaxMessageSize {
 		return nil, fmt.Errorf("%w: %w: the peer announced %d bytes", ErrInvalid, ErrTooLarge, n)
+	}
+	if r.Reserve != nil {
+		if err := r.Reserve(int(n)); err != nil {
+			return nil, fmt.Errorf("bitswap message of %d bytes: %w", n, err)
+		}
 	}
 	buf, err := r.readBody(int(n))
 	if err != nil {

@@ -47,6 +47,12 @@ type Network struct {
 	stopped  bool
 	r        Receiver
 	notifiee *network.NotifyBundle
+
+	// notifyMu serialises connection reports and guards reported: the
+	// peers the receiver was last told are connected. The receiver never
+	// calls back into the network while holding it.
+	notifyMu sync.Mutex
+	reported map[peer.ID]bool
 }
 
 // New returns the network of h; Start begins receiving.
@@ -54,7 +60,7 @@ func New(h host.Host, log *slog.Logger) *Network {
 	if log == nil {
 		log = slog.Default()
 	}
-	return &Network{h: h, log: log, senders: map[peer.ID]*sender{}, inbound: map[peer.ID]map[network.Stream]struct{}{}}
+	return &Network{h: h, log: log, senders: map[peer.ID]*sender{}, reported: map[peer.ID]bool{}, inbound: map[peer.ID]map[network.Stream]struct{}{}}
 }
 
 // Self is this node's peer ID.
@@ -68,19 +74,44 @@ func (n *Network) Start(r Receiver) {
 	for _, id := range message.Protocols {
 		n.h.SetStreamHandler(id, n.handleStream)
 	}
+	// Notifications arrive on libp2p's goroutines, possibly out of order
+	// (a Connected delivered after the Disconnected that followed it). So
+	// each one only says "look again": the live state is read and, when
+	// it differs from what the receiver was last told, reported, one peer
+	// at a time (notifyMu), so the receiver always ends with the truth.
 	n.notifiee = &network.NotifyBundle{
-		ConnectedF: func(_ network.Network, c network.Conn) { r.PeerConnected(c.RemotePeer()) },
-		DisconnectedF: func(net network.Network, c network.Conn) {
-			if net.Connectedness(c.RemotePeer()) != network.Connected {
-				n.dropSender(c.RemotePeer())
-				r.PeerDisconnected(c.RemotePeer())
-			}
-		},
+		ConnectedF:    func(_ network.Network, c network.Conn) { n.recheck(c.RemotePeer()) },
+		DisconnectedF: func(_ network.Network, c network.Conn) { n.recheck(c.RemotePeer()) },
 	}
 	n.h.Network().Notify(n.notifiee)
 	for _, p := range n.h.Network().Peers() {
-		r.PeerConnected(p)
+		n.recheck(p)
 	}
+}
+
+// recheck tells the receiver p's live connection state if it changed
+// since the last report.
+func (n *Network) recheck(p peer.ID) {
+	n.notifyMu.Lock()
+	defer n.notifyMu.Unlock()
+	n.mu.Lock()
+	r, stopped := n.r, n.stopped
+	n.mu.Unlock()
+	if r == nil || stopped {
+		return
+	}
+	live := n.Connected(p)
+	if live == n.reported[p] {
+		return
+	}
+	if live {
+		n.reported[p] = true
+		r.PeerConnected(p)
+		return
+	}
+	delete(n.reported, p)
+	n.dropSender(p)
+	r.PeerDisconnected(p)
 }
 
 // Stop removes the handlers and closes outbound streams.
@@ -156,28 +187,59 @@ func (n *Network) handleStream(s network.Stream) {
 	// One goroutine reads and decodes (decrypting and hashing), another
 	// hands messages on (storing blocks): the next message is read while
 	// the last one is being stored. In order, and at most a few ahead.
-	msgs := make(chan *message.Message, 4)
+	//
+	// Each message's body is reserved with the stream's resource scope
+	// while it is read, queued and handled, so libp2p's limits see what
+	// Bitswap holds. When the scope is full the reader waits for the
+	// queue to drain and tries once more; a message that does not fit even
+	// then ends the stream.
+	type inbound struct {
+		m        *message.Message
+		reserved int
+	}
+	scope := s.Scope()
+	msgs := make(chan inbound, 4)
+	var queued sync.WaitGroup
 	go func() {
-		for m := range msgs {
-			r.ReceiveMessage(context.Background(), from, m)
+		for in := range msgs {
+			r.ReceiveMessage(context.Background(), from, in.m)
+			scope.ReleaseMemory(in.reserved)
+			queued.Done()
 		}
 	}()
 	defer close(msgs)
 	rd := message.NewReader(s)
+	reserved := 0
+	rd.Reserve = func(size int) error {
+		err := scope.ReserveMemory(size, network.ReservationPriorityAlways)
+		if err != nil {
+			queued.Wait()
+			err = scope.ReserveMemory(size, network.ReservationPriorityAlways)
+		}
+		if err == nil {
+			reserved = size
+		}
+		return err
+	}
 	for {
+		reserved = 0
 		m, err := rd.ReadMsg()
 		if err != nil {
+			scope.ReleaseMemory(reserved)
 			if errors.Is(err, io.EOF) {
 				s.Close()
 				return
 			}
 			if errors.Is(err, message.ErrInvalid) {
 				r.ReceiveError(from, err)
+			} else {
+				n.log.Debug("bitswap stream ended", "peer", from, "err", err)
 			}
 			s.Reset()
 			return
 		}
-		msgs <- m
+		queued.Add(1)
+		msgs <- inbound{m, reserved}
 	}
 }
 

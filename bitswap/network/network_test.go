@@ -10,6 +10,7 @@ import (
 
 	"github.com/ipfs/go-cid"
 	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/multiformats/go-multihash"
 
@@ -121,4 +122,100 @@ func TestHostileStreams(t *testing.T) {
 		}
 		s.Close()
 	}
+}
+
+func (r *recorder) connected(p peer.ID) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.conn[p]
+}
+
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting until %s", what)
+		}
+		time.Sleep(5 * time.Millisecond) // polling a condition with a deadline
+	}
+}
+
+// TestStaleConnectionNotifications: libp2p may deliver a Connected after
+// the Disconnected that followed it (or the other way round); the
+// receiver must end with the live state, not the last event.
+func TestStaleConnectionNotifications(t *testing.T) {
+	a, b, nb, rb := pair(t)
+	waitFor(t, "the receiver sees the peer", func() bool { return rb.connected(a.ID()) })
+	old := b.Network().ConnsToPeer(a.ID())[0]
+
+	b.Network().ClosePeer(a.ID())
+	waitFor(t, "the receiver sees the disconnect", func() bool { return !rb.connected(a.ID()) })
+	nb.notifiee.ConnectedF(b.Network(), old) // late event of the closed connection
+	if rb.connected(a.ID()) {
+		t.Fatal("a stale Connected made a disconnected peer look connected")
+	}
+
+	if err := a.Connect(context.Background(), peer.AddrInfo{ID: b.ID(), Addrs: b.Addrs()}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the receiver sees the reconnect", func() bool { return rb.connected(a.ID()) })
+	nb.notifiee.DisconnectedF(b.Network(), old)
+	if !rb.connected(a.ID()) {
+		t.Fatal("a stale Disconnected made a connected peer look gone")
+	}
+}
+
+// gatedRecorder holds each message in ReceiveMessage until released.
+type gatedRecorder struct {
+	*recorder
+	entered, release chan struct{}
+}
+
+func (g *gatedRecorder) ReceiveMessage(ctx context.Context, from peer.ID, m *message.Message) {
+	g.entered <- struct{}{}
+	<-g.release
+	g.recorder.ReceiveMessage(ctx, from, m)
+}
+
+// TestMessageMemoryReserved: a message's bytes are reserved with libp2p's
+// resource manager while Bitswap holds it, and released once handled.
+func TestMessageMemoryReserved(t *testing.T) {
+	a, b := newHost(t), newHost(t)
+	nb := New(b, nil)
+	g := &gatedRecorder{recorder: newRecorder(), entered: make(chan struct{}), release: make(chan struct{})}
+	nb.Start(g)
+	t.Cleanup(nb.Stop)
+	na := New(a, nil)
+	na.Start(newRecorder())
+	t.Cleanup(na.Stop)
+	if err := a.Connect(context.Background(), peer.AddrInfo{ID: b.ID(), Addrs: b.Addrs()}); err != nil {
+		t.Fatal(err)
+	}
+	bitswapMemory := func() int64 {
+		var total int64
+		for _, id := range message.Protocols {
+			b.Network().ResourceManager().ViewProtocol(id, func(s network.ProtocolScope) error {
+				total += s.Stat().Memory
+				return nil
+			})
+		}
+		return total
+	}
+
+	data := make([]byte, 1<<20)
+	data[0] = 1
+	mh, _ := multihash.Sum(data, multihash.SHA2_256, -1)
+	c := cid.NewCidV1(cid.Raw, mh)
+	m := &message.Message{Blocks: []blockstore.Block{{CID: c, Data: data}}}
+	go na.SendMessage(context.Background(), b.ID(), m)
+	<-g.entered
+	if got := bitswapMemory(); got < int64(len(data)) {
+		t.Fatalf("while the message is held, %d bytes are reserved for bitswap; want at least %d", got, len(data))
+	}
+	close(g.release)
+	if e := g.next(t); e.msg == nil || len(e.msg.Blocks) != 1 {
+		t.Fatalf("got %+v, want the message", e)
+	}
+	waitFor(t, "the reservation is released", func() bool { return bitswapMemory() == 0 })
 }
