@@ -65,17 +65,22 @@ func (r *Reader) ReadMsg() (*Message, error) {
 			return nil, fmt.Errorf("bitswap message of %d bytes: %w", n, err)
 		}
 	}
-	buf, err := r.readBody(int(n))
+	buf, err := r.readBody(int(n), r.Reserve != nil)
 	if err != nil {
 		return nil, err
 	}
 	return Unmarshal(buf)
 }
 
-// readBody reads exactly n bytes (n <= MaxMessageSize) into a new buffer
-// that grows with what arrives: 64 KiB, 256 KiB, 1 MiB, 4 MiB.
-func (r *Reader) readBody(n int) ([]byte, error) {
-	buf := make([]byte, 0, min(n, readChunk))
+// readBody reads exactly n bytes (n <= MaxMessageSize) into a new buffer.
+// When the bytes were reserved (accounted), the buffer is allocated whole;
+// otherwise it grows with what arrives: 64 KiB, 256 KiB, 1 MiB, 4 MiB.
+func (r *Reader) readBody(n int, reserved bool) ([]byte, error) {
+	first := min(n, readChunk)
+	if reserved {
+		first = n
+	}
+	buf := make([]byte, 0, first)
 	for len(buf) < n {
 		if len(buf) == cap(buf) {
 			grown := make([]byte, len(buf), min(4*cap(buf), n))
