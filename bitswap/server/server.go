@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync/atomic"
 	"time"
 
 	"github.com/ipfs/go-cid"
@@ -19,6 +20,13 @@ import (
 type Store interface {
 	Get(ctx context.Context, c cid.Cid) ([]byte, error)
 	Size(ctx context.Context, c cid.Cid) (int, error)
+}
+
+// Access decides which peers may fetch which blocks: the ledger keeps a
+// channel's blocks to its members. A block a peer may not fetch is
+// answered as if we did not have it.
+type Access interface {
+	MayFetch(p peer.ID, c cid.Cid) bool
 }
 
 // Net sends messages to peers.
@@ -38,7 +46,8 @@ type Server struct {
 	store Store
 	log   *slog.Logger
 
-	engine *decision.Engine // owned by run
+	access atomic.Pointer[Access] // nil: every peer may fetch every block
+	engine *decision.Engine       // owned by run
 	events chan func(now time.Time)
 	done   chan taskResult
 	stop   chan struct{}
@@ -179,10 +188,34 @@ func (s *Server) peerSender(ctx context.Context, q <-chan decision.Task) {
 	}
 }
 
+// SetAccess sets the policy on who may fetch what (nil: anyone anything).
+// It applies to wants received from then on and to every block not yet
+// sent.
+func (s *Server) SetAccess(a Access) {
+	if a == nil {
+		s.access.Store(nil)
+		return
+	}
+	s.access.Store(&a)
+}
+
+// mayFetch applies the access policy.
+func (s *Server) mayFetch(p peer.ID, c cid.Cid) bool {
+	a := s.access.Load()
+	return a == nil || (*a).MayFetch(p, c)
+}
+
 // build reads one task's blocks into its message; bytes is their size.
+// The access policy is checked again here: a block stored after the want
+// arrived is handed out by the engine to whoever wanted it.
 func (s *Server) build(ctx context.Context, t decision.Task) (m *message.Message, bytes int) {
+	p := t.Peer
 	m = &message.Message{PendingBytes: int32(min(t.PendingBytes, 1<<31-1))}
 	for _, c := range t.Blocks {
+		if !s.mayFetch(p, c) {
+			m.Presences = append(m.Presences, message.Presence{CID: c, Type: message.DontHave})
+			continue
+		}
 		data, err := s.store.Get(ctx, c)
 		if err != nil {
 			// Gone since the want was resolved (GC), or unreadable: say
@@ -197,7 +230,11 @@ func (s *Server) build(ctx context.Context, t decision.Task) (m *message.Message
 		bytes += len(data)
 	}
 	for _, c := range t.Haves {
-		m.Presences = append(m.Presences, message.Presence{CID: c, Type: message.Have})
+		typ := message.Have
+		if !s.mayFetch(p, c) {
+			typ = message.DontHave
+		}
+		m.Presences = append(m.Presences, message.Presence{CID: c, Type: typ})
 	}
 	for _, c := range t.DontHaves {
 		m.Presences = append(m.Presences, message.Presence{CID: c, Type: message.DontHave})
@@ -243,7 +280,7 @@ func (s *Server) ReceiveWants(ctx context.Context, from peer.ID, m *message.Mess
 			CID: e.CID, Priority: e.Priority, Cancel: e.Cancel,
 			WantHave: e.WantType == message.WantHave, SendDontHave: e.SendDontHave,
 		}
-		if !e.Cancel {
+		if !e.Cancel && s.mayFetch(from, e.CID) {
 			if size, err := s.store.Size(ctx, e.CID); err == nil {
 				w.Have, w.Size = true, size
 			}

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/ipfs/go-cid"
+	"github.com/libp2p/go-libp2p/core/host"
 	corenet "github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/multiformats/go-multihash"
@@ -233,4 +234,70 @@ func TestStalledPeerDoesNotBlockOthers(t *testing.T) {
 	col.waitFor(t, "the good peer's block while another peer stalls", func() bool {
 		return bytes.Equal(col.blocks[string(good.CID.Hash())], good.Data)
 	})
+}
+
+// denyPeer keeps some blocks from one peer.
+type denyPeer struct {
+	p      peer.ID
+	hidden map[string]bool
+}
+
+func (d denyPeer) MayFetch(p peer.ID, c cid.Cid) bool { return p != d.p || !d.hidden[c.KeyString()] }
+
+// TestAccessPolicy: a peer the policy refuses gets DONT_HAVE for the block
+// (asked for before or after it was stored) while others get it.
+func TestAccessPolicy(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	store := blockstore.NewMemory()
+	secret := block(t, []byte("channel block"))
+	later := block(t, []byte("channel block stored later"))
+	open := block(t, []byte("public block"))
+	store.PutMany(ctx, []blockstore.Block{secret, open})
+
+	hs := newHost(t)
+	ns := network.New(hs, nil)
+	srv, err := New(ns, store, decision.Config{}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ns.Start(srv)
+	go srv.Run(ctx)
+
+	member, outsider := newHost(t), newHost(t)
+	srv.SetAccess(denyPeer{p: outsider.ID(), hidden: map[string]bool{secret.CID.KeyString(): true, later.CID.KeyString(): true}})
+	key := func(b blockstore.Block) string { return string(b.CID.Hash()) }
+	ask := func(h host.Host) *collector {
+		n := network.New(h, nil)
+		col := newCollector()
+		n.Start(col)
+		if err := h.Connect(ctx, peer.AddrInfo{ID: hs.ID(), Addrs: hs.Addrs()}); err != nil {
+			t.Fatal(err)
+		}
+		err := n.SendMessage(ctx, hs.ID(), &message.Message{Wantlist: []message.Entry{
+			{CID: secret.CID, WantType: message.WantBlock, SendDontHave: true},
+			{CID: open.CID, WantType: message.WantBlock, SendDontHave: true},
+			{CID: later.CID, WantType: message.WantBlock},
+		}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return col
+	}
+	out, in := ask(outsider), ask(member)
+	out.waitFor(t, "the outsider gets the public block and DONT_HAVE for the channel block", func() bool {
+		return bytes.Equal(out.blocks[key(open)], open.Data) && out.presences[key(secret)] == message.DontHave
+	})
+	in.waitFor(t, "the member gets both", func() bool {
+		return bytes.Equal(in.blocks[key(open)], open.Data) && bytes.Equal(in.blocks[key(secret)], secret.Data)
+	})
+	store.Put(ctx, later)
+	srv.BlockAdded(later.CID, len(later.Data))
+	in.waitFor(t, "the member gets the block stored later", func() bool { return bytes.Equal(in.blocks[key(later)], later.Data) })
+	out.waitFor(t, "the outsider is told DONT_HAVE for the block stored later", func() bool { return out.presences[key(later)] == message.DontHave })
+	out.mu.Lock()
+	defer out.mu.Unlock()
+	if out.blocks[key(secret)] != nil || out.blocks[key(later)] != nil {
+		t.Fatal("the outsider received a channel block")
+	}
 }
