@@ -50,8 +50,11 @@ type Daemon struct {
 	Bitswap  *bitswap.Bitswap // nil when offline
 	APIAddr  multiaddr.Multiaddr
 
+	GatewayAddr multiaddr.Multiaddr // nil until ServeGateway, or when disabled
+
 	log    *slog.Logger
 	srv    *http.Server
+	gw     *http.Server
 	cancel context.CancelFunc
 	done   chan struct{} // closed when background work has stopped; nil if none started
 	// reqCancel ends the contexts of API requests still running at Close.
@@ -168,6 +171,31 @@ func (d *Daemon) ServeAPI(handlers map[string]http.Handler) error {
 	return nil
 }
 
+// ServeGateway serves the HTTP gateway h on Addresses.Gateway and writes
+// the gateway address file; an empty Addresses.Gateway disables it. The
+// gateway is public (no token): it only reads content.
+func (d *Daemon) ServeGateway(h http.Handler) error {
+	addr := d.Node.Repo.Config().Addresses.Gateway
+	if addr == "" {
+		return nil
+	}
+	m, err := multiaddr.NewMultiaddr(addr)
+	if err != nil {
+		return fmt.Errorf("Addresses.Gateway %q: %w", addr, err)
+	}
+	l, err := manet.Listen(m)
+	if err != nil {
+		return fmt.Errorf("listening on the gateway address %s: %w", addr, err)
+	}
+	d.GatewayAddr = l.Multiaddr()
+	d.gw = &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
+	go d.gw.Serve(manet.NetListener(l))
+	if err := d.Node.Repo.SetAddr(repo.AddrGateway, d.GatewayAddr.String()); err != nil {
+		return fmt.Errorf("writing the gateway address file: %w", err)
+	}
+	return nil
+}
+
 // Addrs are the host's listen addresses with its peer ID, or none offline.
 func (d *Daemon) Addrs() []string {
 	if d.Host == nil {
@@ -197,6 +225,10 @@ func (d *Daemon) Close() error {
 	}
 	if d.srv != nil {
 		os.Remove(filepath.Join(d.Node.Repo.Root(), TokenFile))
+	}
+	if d.gw != nil {
+		// Downloads in progress end with the daemon.
+		errs = append(errs, ignoreClosed(d.gw.Close()))
 	}
 	d.cancel()
 	if d.done != nil {
