@@ -11,6 +11,7 @@ import (
 	"net/http/pprof"
 	"os"
 	"path/filepath"
+	"sync"
 	"time"
 
 	"github.com/ipfs/go-cid"
@@ -28,6 +29,7 @@ import (
 	"node/dag"
 	"node/dht"
 	"node/ipns"
+	"node/namesys"
 	"node/p2p"
 	"node/pin"
 	"node/repo"
@@ -48,7 +50,10 @@ type Daemon struct {
 	DHT      *dht.DHT  // nil when offline
 	Provider *dht.Provider
 	Bitswap  *bitswap.Bitswap // nil when offline
-	APIAddr  multiaddr.Multiaddr
+	// Names publishes and resolves IPNS names (local records only when
+	// offline).
+	Names   *namesys.NameSystem
+	APIAddr multiaddr.Multiaddr
 
 	GatewayAddr multiaddr.Multiaddr // nil until ServeGateway, or when disabled
 
@@ -72,6 +77,7 @@ func Start(ctx context.Context, node *core.Node, opts Options) (_ *Daemon, err e
 	cfg := node.Repo.Config()
 	ctx, cancel := context.WithCancel(ctx)
 	d := &Daemon{Node: node, log: log, cancel: cancel}
+	var boot []peer.AddrInfo
 	defer func() {
 		if err != nil {
 			d.Close()
@@ -91,7 +97,7 @@ func Start(ctx context.Context, node *core.Node, opts Options) (_ *Daemon, err e
 		if err != nil {
 			return nil, err
 		}
-		boot, err := p2p.ParsePeers(cfg.Bootstrap)
+		boot, err = p2p.ParsePeers(cfg.Bootstrap)
 		if err != nil {
 			return nil, fmt.Errorf("Bootstrap: %w", err)
 		}
@@ -120,15 +126,52 @@ func Start(ctx context.Context, node *core.Node, opts Options) (_ *Daemon, err e
 			return nil, err
 		}
 		d.Provider = dht.NewProvider(d.DHT, strategySet(node, cfg.Provider.Strategy), log)
-		d.done = make(chan struct{})
-		go func() {
-			defer close(d.done)
-			p2p.Bootstrap(ctx, d.Host, boot, log)
-			d.Provider.Run(ctx, dht.ReprovideInterval)
-		}()
 	}
+	var routing namesys.Routing
+	if d.DHT != nil {
+		routing = d.DHT
+	}
+	if d.Names, err = NameSystem(node, routing, log); err != nil {
+		return nil, err
+	}
+	d.done = make(chan struct{})
+	go func() {
+		defer close(d.done)
+		var wg sync.WaitGroup
+		if d.Host != nil {
+			wg.Go(func() {
+				p2p.Bootstrap(ctx, d.Host, boot, log)
+				d.Provider.Run(ctx, dht.ReprovideInterval)
+			})
+		}
+		d.Names.Republish(ctx)
+		wg.Wait()
+	}()
 
 	return d, nil
+}
+
+// NameSystem builds a node's name system from its config. routing is the
+// DHT, or nil offline (records are then kept and resolved locally only).
+func NameSystem(node *core.Node, routing namesys.Routing, log *slog.Logger) (*namesys.NameSystem, error) {
+	cfg := node.Repo.Config()
+	lifetime, err := time.ParseDuration(cfg.Ipns.RecordLifetime)
+	if err != nil {
+		return nil, fmt.Errorf("Ipns.RecordLifetime: %w", err)
+	}
+	period, err := time.ParseDuration(cfg.Ipns.RepublishPeriod)
+	if err != nil {
+		return nil, fmt.Errorf("Ipns.RepublishPeriod: %w", err)
+	}
+	cache := cfg.Ipns.ResolveCacheSize
+	if cache == 0 {
+		cache = -1 // 0 in the config means no cache
+	}
+	return namesys.New(namesys.Config{
+		Routing: routing, Store: node.Repo.Datastore(), Keys: node.Repo.Keystore(),
+		CacheSize: cache, Lifetime: lifetime, RepublishPeriod: period,
+		DNSResolver: cfg.DNS.Resolver, Log: log.With("subsystem", "namesys"),
+	})
 }
 
 // ServeAPI serves the API on Addresses.API with the given handlers (by
@@ -233,6 +276,9 @@ func (d *Daemon) Close() error {
 	d.cancel()
 	if d.done != nil {
 		<-d.done
+	}
+	if d.Names != nil {
+		errs = append(errs, d.Names.Close())
 	}
 	if d.mdns != nil {
 		errs = append(errs, d.mdns.Close())

@@ -167,11 +167,15 @@ func (c *cli) catCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "cat PATH",
 		Short: "Write a file's bytes to stdout",
-		Long:  "PATH is CID, CID/sub/path or /ipfs/CID/sub/path. Only the blocks holding the asked range are read.",
+		Long:  "PATH is CID, CID/sub/path, /ipfs/CID/sub/path or /ipns/NAME/sub/path. Only the blocks holding the asked range are read.",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return c.withRepo(func(s *session) error {
-				return core.Cat(cmd.Context(), s.Blocks, args[0], offset, length, c.stdout)
+				p, err := s.path(cmd.Context(), args[0])
+				if err != nil {
+					return err
+				}
+				return core.Cat(cmd.Context(), s.Blocks, p, offset, length, c.stdout)
 			})
 		},
 	}
@@ -205,17 +209,20 @@ segment, or the CID). Entries whose names could escape OUT are refused.`,
 					}
 				}
 				dest := c.abs(out)
+				path, err := s.path(cmd.Context(), args[0])
+				if err != nil {
+					return err
+				}
 				showBar := progress && c.stderrTTY
 				total := int64(-1)
-				var err error
 				if showBar { // only a bar needs the size up front
-					if total, err = core.TotalSize(cmd.Context(), s.Blocks, args[0]); err != nil {
+					if total, err = core.TotalSize(cmd.Context(), s.Blocks, path); err != nil {
 						return err
 					}
 				}
 				bar := c.newBar(showBar, total, "getting")
 				defer bar.finish()
-				if err := core.Get(cmd.Context(), s.Blocks, args[0], dest, bar.add); err != nil {
+				if err := core.Get(cmd.Context(), s.Blocks, path, dest, bar.add); err != nil {
 					return err
 				}
 				bar.finish()
@@ -236,7 +243,11 @@ func (c *cli) lsCmd() *cobra.Command {
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return c.withRepo(func(s *session) error {
-				entries, err := core.Ls(cmd.Context(), s.Blocks, args[0])
+				p, err := s.path(cmd.Context(), args[0])
+				if err != nil {
+					return err
+				}
+				entries, err := core.Ls(cmd.Context(), s.Blocks, p)
 				if err != nil {
 					return err
 				}

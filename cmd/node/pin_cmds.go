@@ -21,7 +21,7 @@ func (c *cli) pinCmd() *cobra.Command {
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return c.withRepo(func(s *session) error {
 				for _, a := range args {
-					id, err := core.ResolveCID(cmd.Context(), s.Blocks, a)
+					id, err := s.resolveCID(cmd.Context(), a)
 					if err != nil {
 						return err
 					}
@@ -51,7 +51,7 @@ func (c *cli) pinCmd() *cobra.Command {
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return c.withRepo(func(s *session) error {
 				for _, a := range args {
-					id, err := core.ResolveCID(cmd.Context(), s.Blocks, a)
+					id, err := s.resolveCID(cmd.Context(), a)
 					if err != nil {
 						return err
 					}
@@ -79,7 +79,7 @@ func (c *cli) pinCmd() *cobra.Command {
 				var pins []pin.Pin
 				if len(args) > 0 {
 					for _, a := range args {
-						id, err := core.ResolveCID(cmd.Context(), s.Blocks, a)
+						id, err := s.resolveCID(cmd.Context(), a)
 						if err != nil {
 							return err
 						}
