@@ -1,0 +1,5 @@
+package statedb
+
+import "slices"
+
+func sortStrings(s []string) { slices.Sort(s) }

@@ -1,0 +1,216 @@
+// Package validate decides each transaction's fate in a block, in two
+// stages:
+//
+//  1. Check (stateless, safe to run in parallel, and it is: CheckAll
+//     spreads a block over the CPUs): the transaction decodes and its parts
+//     agree, it is for this channel and a chaincode of it, the creator is a
+//     client of the channel and signed the proposal, every endorsement
+//     signature verifies, and the endorsing organisations satisfy the
+//     endorsement policy.
+//  2. Decide (against the state, in block order, inside the block's write
+//     transaction so earlier valid transactions of the block are seen):
+//     the TxID is new, every key read still has the version read, and
+//     every rich or range query gives the same results hash when run
+//     again.
+//
+// The codes are Fabric's: VALID, ENDORSEMENT_POLICY_FAILURE,
+// MVCC_READ_CONFLICT, PHANTOM_READ_CONFLICT, BAD_SIGNATURE,
+// DUPLICATE_TXID, plus BAD_PAYLOAD (does not decode or is inconsistent)
+// and BAD_CREATOR (the creator is not a client of the channel).
+package validate
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"runtime"
+	"sync"
+
+	"node/ledger/chaincode"
+	"node/ledger/config"
+	"node/ledger/identity"
+	"node/ledger/tx"
+)
+
+// Code is a transaction's validation code.
+type Code int
+
+// The codes. Their numbers are stored in the state database.
+const (
+	Valid Code = iota
+	EndorsementPolicyFailure
+	MVCCReadConflict
+	PhantomReadConflict
+	BadSignature
+	DuplicateTxID
+	BadPayload
+	BadCreator
+)
+
+var names = []string{"VALID", "ENDORSEMENT_POLICY_FAILURE", "MVCC_READ_CONFLICT", "PHANTOM_READ_CONFLICT",
+	"BAD_SIGNATURE", "DUPLICATE_TXID", "BAD_PAYLOAD", "BAD_CREATOR"}
+
+func (c Code) String() string {
+	if c >= 0 && int(c) < len(names) {
+		return names[c]
+	}
+	return fmt.Sprintf("CODE_%d", int(c))
+}
+
+// MarshalText implements encoding.TextMarshaler.
+func (c Code) MarshalText() ([]byte, error) { return []byte(c.String()), nil }
+
+// Checked is a transaction after stage 1.
+type Checked struct {
+	Raw    []byte
+	Parsed *tx.Parsed // nil when the bytes do not decode
+	TxID   string     // "" when the bytes do not decode
+	Code   Code       // Valid when stage 1 passed
+	Reason string
+}
+
+// Check runs stage 1 on one transaction.
+func Check(ix *config.Index, channel string, raw []byte) Checked {
+	c := Checked{Raw: raw}
+	fail := func(code Code, format string, args ...any) Checked {
+		c.Code, c.Reason = code, fmt.Sprintf(format, args...)
+		return c
+	}
+	p, err := tx.Parse(raw)
+	if err != nil {
+		return fail(BadPayload, "%v", err)
+	}
+	c.Parsed, c.TxID = p, p.TxID
+	if p.Proposal.Channel != channel {
+		return fail(BadPayload, "transaction for channel %q", p.Proposal.Channel)
+	}
+	if !ix.HasChaincode(p.Proposal.Chaincode) {
+		return fail(BadPayload, "unknown chaincode %q", p.Proposal.Chaincode)
+	}
+	if p.Payload.Status != tx.StatusOK {
+		return fail(BadPayload, "endorsed a failed simulation")
+	}
+	seen := make(map[string]bool, len(p.Payload.RWSet.Writes))
+	for _, w := range p.Payload.RWSet.Writes {
+		if seen[w.Key] {
+			return fail(BadPayload, "key %q written twice", w.Key)
+		}
+		seen[w.Key] = true
+	}
+	creator, err := identity.PeerIDOf(p.Proposal.Creator)
+	if err != nil {
+		return fail(BadCreator, "creator: %v", err)
+	}
+	if !ix.Has(creator, config.RoleClient) {
+		return fail(BadCreator, "creator %s is not a client of the channel", creator)
+	}
+	if err := identity.Verify(p.Proposal.Creator, identity.DomainProposal, p.Tx.Proposal, p.Tx.ProposalSig); err != nil {
+		return fail(BadSignature, "creator: %v", err)
+	}
+	orgs := map[string]bool{}
+	for _, e := range p.Tx.Endorsements {
+		if err := identity.Verify(e.Endorser, identity.DomainEndorsement, p.Tx.Payload, e.Sig); err != nil {
+			return fail(BadSignature, "endorsement: %v", err)
+		}
+		id, _ := identity.PeerIDOf(e.Endorser)
+		if ix.Has(id, config.RoleEndorser) {
+			orgs[ix.OrgOf(id)] = true
+		}
+	}
+	if !ix.Policy.Satisfied(func(org string) bool { return orgs[org] }) {
+		return fail(EndorsementPolicyFailure, "endorsements from %v do not satisfy %s", keys(orgs), ix.Policy)
+	}
+	return c
+}
+
+func keys(m map[string]bool) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	return out
+}
+
+// CheckAll runs stage 1 on a block's transactions over all CPUs.
+func CheckAll(ix *config.Index, channel string, txs [][]byte) []Checked {
+	out := make([]Checked, len(txs))
+	workers := min(runtime.GOMAXPROCS(0), len(txs))
+	if workers <= 1 {
+		for i, t := range txs {
+			out[i] = Check(ix, channel, t)
+		}
+		return out
+	}
+	var wg sync.WaitGroup
+	var next sync.Mutex // guards i
+	i := 0
+	const chunk = 16
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				next.Lock()
+				start := i
+				i += chunk
+				next.Unlock()
+				if start >= len(txs) {
+					return
+				}
+				for j := start; j < min(start+chunk, len(txs)); j++ {
+					out[j] = Check(ix, channel, txs[j])
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	return out
+}
+
+// State is what stage 2 reads: a statedb.Batch, which also sees the
+// writes of the block's earlier valid transactions.
+type State interface {
+	chaincode.Querier
+	TxExists(txid string) (bool, error)
+	Version(cc, key string) (*tx.Version, error)
+}
+
+// Decide runs stage 2 on a transaction that passed stage 1. inBlock holds
+// the TxIDs of the block's earlier transactions. An error means the state
+// could not be read: the block must not be committed.
+func Decide(st State, c *Checked, inBlock map[string]bool) (Code, string, error) {
+	p := c.Parsed
+	if inBlock[c.TxID] {
+		return DuplicateTxID, "TxID repeated in the block", nil
+	}
+	dup, err := st.TxExists(c.TxID)
+	if err != nil {
+		return 0, "", err
+	}
+	if dup {
+		return DuplicateTxID, "TxID already in the ledger", nil
+	}
+	rw := &p.Payload.RWSet
+	for _, r := range rw.Reads {
+		cur, err := st.Version(rw.Chaincode, r.Key)
+		if err != nil {
+			return 0, "", err
+		}
+		if (cur == nil) != (r.Version == nil) || (cur != nil && *cur != *r.Version) {
+			return MVCCReadConflict, fmt.Sprintf("key %q changed since it was read", r.Key), nil
+		}
+	}
+	for _, q := range rw.Queries {
+		h, err := chaincode.Rerun(st, rw.Chaincode, q)
+		if errors.Is(err, chaincode.ErrBadQuery) {
+			return BadPayload, err.Error(), nil
+		}
+		if err != nil {
+			return 0, "", err
+		}
+		if !bytes.Equal(h, q.ResultsHash) {
+			return PhantomReadConflict, fmt.Sprintf("%s query results changed", q.Kind), nil
+		}
+	}
+	return Valid, "", nil
+}
