@@ -134,6 +134,9 @@ func Start(ctx context.Context, node *core.Node, opts Options) (_ *Daemon, err e
 	if d.Names, err = NameSystem(node, routing, log); err != nil {
 		return nil, err
 	}
+	if err := d.startLedger(ctx); err != nil {
+		return nil, err
+	}
 	d.done = make(chan struct{})
 	go func() {
 		defer close(d.done)
@@ -190,6 +193,9 @@ func (d *Daemon) ServeAPI(handlers map[string]http.Handler) error {
 	mux := http.NewServeMux()
 	for pattern, h := range handlers {
 		mux.Handle(pattern, h)
+	}
+	if h := d.ledgerAPI(); h != nil {
+		mux.Handle("/api/v0/ledger/", h)
 	}
 	mux.Handle("/debug/metrics/prometheus", promhttp.HandlerFor(d.metrics(), promhttp.HandlerOpts{}))
 	mux.HandleFunc("/debug/pprof/", pprof.Index)
@@ -277,6 +283,7 @@ func (d *Daemon) Close() error {
 	if d.done != nil {
 		<-d.done
 	}
+	errs = append(errs, d.closeLedger())
 	if d.Names != nil {
 		errs = append(errs, d.Names.Close())
 	}
