@@ -125,7 +125,7 @@ func Start(ctx context.Context, node *core.Node, opts Options) (_ *Daemon, err e
 		if node.Pins, err = pin.New(node.Repo.Datastore(), node.Blocks, dag.Links); err != nil {
 			return nil, err
 		}
-		d.Provider = dht.NewProvider(d.DHT, strategySet(node, cfg.Provider.Strategy), log)
+		d.Provider = dht.NewProvider(d.DHT, strategySet(node, cfg.Provider.Strategy, d.PrivateBlock), log)
 	}
 	var routing namesys.Routing
 	if d.DHT != nil {
@@ -307,8 +307,15 @@ func ignoreClosed(err error) error {
 }
 
 // strategySet enumerates what the provider announces at each reprovide.
-func strategySet(node *core.Node, strategy string) func(ctx context.Context, fn func(cid.Cid) error) error {
-	return func(ctx context.Context, fn func(cid.Cid) error) error {
+// Private blocks (a ledger channel's) are never announced.
+func strategySet(node *core.Node, strategy string, private func(cid.Cid) bool) func(ctx context.Context, fn func(cid.Cid) error) error {
+	return func(ctx context.Context, announce func(cid.Cid) error) error {
+		fn := func(c cid.Cid) error {
+			if private(c) {
+				return nil
+			}
+			return announce(c)
+		}
 		switch strategy {
 		case "roots":
 			return eachPin(ctx, node.Pins, pin.Recursive, fn)

@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"context"
+	"github.com/ipfs/go-cid"
 	"net/http"
 )
 
@@ -14,3 +15,7 @@ func (d *Daemon) ledgerAPI() http.Handler { return nil }
 
 // closeLedger stops the ledger service.
 func (d *Daemon) closeLedger() error { return nil }
+
+// PrivateBlock reports whether c belongs to a ledger channel: such blocks
+// are served only to the channel's members and never announced.
+func (d *Daemon) PrivateBlock(c cid.Cid) bool { return false }
