@@ -27,7 +27,9 @@ import (
 	"node/bitswap/decision"
 	"node/core"
 	"node/dag"
+	"node/blockstore"
 	"node/dht"
+	"node/gateway"
 	"node/ipns"
 	"node/namesys"
 	"node/p2p"
@@ -58,6 +60,7 @@ type Daemon struct {
 	GatewayAddr multiaddr.Multiaddr // nil until ServeGateway, or when disabled
 
 	log    *slog.Logger
+	local  blockstore.Store // the node's own blocks, without fetching
 	srv    *http.Server
 	gw     *http.Server
 	cancel context.CancelFunc
@@ -76,7 +79,7 @@ func Start(ctx context.Context, node *core.Node, opts Options) (_ *Daemon, err e
 	}
 	cfg := node.Repo.Config()
 	ctx, cancel := context.WithCancel(ctx)
-	d := &Daemon{Node: node, log: log, cancel: cancel}
+	d := &Daemon{Node: node, log: log, cancel: cancel, local: node.Blocks}
 	var boot []peer.AddrInfo
 	defer func() {
 		if err != nil {
@@ -220,14 +223,26 @@ func (d *Daemon) ServeAPI(handlers map[string]http.Handler) error {
 	return nil
 }
 
-// ServeGateway serves the HTTP gateway h on Addresses.Gateway and writes
-// the gateway address file; an empty Addresses.Gateway disables it. The
-// gateway is public (no token): it only reads content.
-func (d *Daemon) ServeGateway(h http.Handler) error {
-	addr := d.Node.Repo.Config().Addresses.Gateway
+// ServeGateway serves the HTTP gateway on Addresses.Gateway and writes the
+// gateway address file; an empty Addresses.Gateway disables it. The
+// gateway is public (no token): it only reads content, fetching what the
+// node lacks from the network.
+func (d *Daemon) ServeGateway() error {
+	cfg := d.Node.Repo.Config()
+	addr := cfg.Addresses.Gateway
 	if addr == "" {
 		return nil
 	}
+	timeout, err := time.ParseDuration(cfg.Gateway.RetrievalTimeout)
+	if err != nil {
+		return fmt.Errorf("Gateway.RetrievalTimeout: %w", err)
+	}
+	// The handler is the whole server's: a ServeMux in front would clean
+	// paths (and redirect "..") before the gateway can refuse them.
+	h := gateway.New(gateway.Config{
+		Blocks: d.Node.Blocks, Local: d.local, Names: d.Names,
+		RetrievalTimeout: timeout, Log: d.log.With("subsystem", "gateway"),
+	})
 	m, err := multiaddr.NewMultiaddr(addr)
 	if err != nil {
 		return fmt.Errorf("Addresses.Gateway %q: %w", addr, err)

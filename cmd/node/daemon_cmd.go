@@ -21,8 +21,10 @@ func (c *cli) daemonCmd() *cobra.Command {
 		Use:   "daemon",
 		Short: "Run the node: join the network, serve blocks and the API",
 		Long: `Run the node until Ctrl-C or SIGTERM: the libp2p host, the DHT, Bitswap,
-the provider, and the HTTP API on Addresses.API that other node commands use
-while the daemon holds the repository. Creates the repository on first start.`,
+the provider, IPNS (with its republisher), the HTTP gateway on
+Addresses.Gateway (/ipfs and /ipns paths for browsers), and the HTTP API on
+Addresses.API that other node commands use while the daemon holds the
+repository. Creates the repository on first start.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) (err error) {
 			root, err := repoPath()
@@ -58,7 +60,13 @@ while the daemon holds the repository. Creates the repository on first start.`,
 			if offline {
 				fmt.Fprintln(c.stdout, "offline: not joining the network")
 			}
+			if err := d.ServeGateway(); err != nil {
+				return err
+			}
 			fmt.Fprintf(c.stdout, "API server listening on %s\n", d.APIAddr)
+			if d.GatewayAddr != nil {
+				fmt.Fprintf(c.stdout, "Gateway server listening on %s\n", d.GatewayAddr)
+			}
 			fmt.Fprintln(c.stdout, "daemon is ready")
 			<-cmd.Context().Done()
 			fmt.Fprintln(c.stdout, "shutting down")

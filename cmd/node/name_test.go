@@ -2,10 +2,18 @@ package main
 
 import (
 	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/multiformats/go-multiaddr"
+	manet "github.com/multiformats/go-multiaddr/net"
+
+	"node/repo"
 )
 
 // nameNet is four daemons in DHT server mode that know the first one.
@@ -33,6 +41,33 @@ func site(t *testing.T, r *testRepo, page string) string {
 	os.MkdirAll(dir, 0o755)
 	os.WriteFile(filepath.Join(dir, "index.html"), []byte(page), 0o644)
 	return lastLine(r.must("add", "-r", "-Q", dir))
+}
+
+// gatewayGet fetches path from r's daemon's gateway.
+func gatewayGet(t *testing.T, r *testRepo, path string) (string, http.Header) {
+	t.Helper()
+	addr, err := repo.ReadAddr(r.path, repo.AddrGateway)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := multiaddr.NewMultiaddr(addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, hostport, err := manet.DialArgs(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.Get("http://" + hostport + path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET %s: %s %v\n%s", path, resp.Status, err, b)
+	}
+	return string(b), resp.Header
 }
 
 // keyNameOf is the IPNS name of r's key, from `key list`.
@@ -87,6 +122,18 @@ func TestNamesAcrossDaemons(t *testing.T) {
 	if got := reader.must("cat", "/ipns/"+name+"/index.html"); got != "<h1>version two</h1>" {
 		t.Fatalf("cat after the update = %q", got)
 	}
+	// The reader's gateway serves the site under the name, cacheable for
+	// the record's TTL.
+	body, hdr := gatewayGet(t, reader, "/ipns/"+name+"/")
+	var maxAge int
+	fmt.Sscanf(hdr.Get("Cache-Control"), "public, max-age=%d", &maxAge)
+	if body != "<h1>version two</h1>" || maxAge < 3000 || maxAge > 3600 {
+		t.Fatalf("gateway /ipns/%s/: %q, Cache-Control %q (want a max-age up to the 1h TTL)", name, body, hdr.Get("Cache-Control"))
+	}
+	if body, _ := gatewayGet(t, reader, "/ipfs/"+v1+"/index.html"); body != "<h1>version one</h1>" {
+		t.Fatalf("gateway /ipfs/%s/index.html: %q", v1, body)
+	}
+
 	// One step at a time: a name pointing at a name.
 	pub.must("name", "publish", "/ipns/"+name)
 	self := keyNameOf(t, pub, "self")
