@@ -25,9 +25,9 @@ import (
 
 	"node/bitswap"
 	"node/bitswap/decision"
+	"node/blockstore"
 	"node/core"
 	"node/dag"
-	"node/blockstore"
 	"node/dht"
 	"node/gateway"
 	"node/ipns"
