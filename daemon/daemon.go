@@ -68,6 +68,7 @@ type Daemon struct {
 	// reqCancel ends the contexts of API requests still running at Close.
 	reqCancel context.CancelFunc
 	mdns      interface{ Close() error }
+	ledger    ledgerState // the ledger service (ledger.go)
 }
 
 // Start starts the daemon on an opened repository. Close stops it; the

@@ -22,9 +22,10 @@
 // Subscribe (commit events).
 //
 // The network part (proposals, endorsements, submissions and head
-// announcements over libp2p, blocks through Bitswap, who may fetch them)
-// lives with the daemon; this package needs only a BlockGetter to fetch
-// blocks it does not have and a Store to keep them. Every message is a
+// announcements over libp2p, blocks through Bitswap, who may fetch them,
+// the HTTP API) is package ledger/service, run by the daemon; this package
+// needs only a BlockGetter to fetch blocks it does not have and a Store to
+// keep them. Every message is a
 // canonical dag-cbor value with Marshal and a strict decoder (packages tx
 // and block), so any transport can carry it.
 //
@@ -33,5 +34,6 @@
 // (proposals, endorsements, transactions), block (blocks, proofs),
 // selector (CouchDB queries to SQL), statedb (SQLite), chaincode (the
 // contract interface, simulation; docs: the built-in contract), validate
-// (validation codes), orderer (block cutting, the solo orderer).
+// (validation codes), orderer (block cutting, the solo orderer), service
+// (the network service, the CLI's and HTTP API's backend).
 package ledger
