@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -13,6 +14,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"node/daemon"
+	"node/ledger"
 	"node/ledger/block"
 	"node/ledger/config"
 	"node/ledger/service"
@@ -44,6 +46,17 @@ See docs/ledger.md for channel.json, the roles and the HTTP API.`,
 		c.ledgerSQLCmd(), c.ledgerFindCmd(), c.ledgerIndexCmd(), c.ledgerBlockCmd(), c.ledgerDigestCmd(),
 		c.ledgerVerifyCmd(), c.ledgerProofCmd(), c.ledgerVerifyProofCmd(), c.ledgerEventsCmd())
 	return cmd
+}
+
+// withChannel runs fn on the channel called name.
+func (c *cli) withChannel(ctx context.Context, name string, fn func(ch *ledger.Channel) error) error {
+	return c.withLedger(func(m *service.Manager) error {
+		ch, err := m.Channel(ctx, name)
+		if err != nil {
+			return err
+		}
+		return fn(ch)
+	})
 }
 
 // withLedger runs fn with the daemon's ledger service, or without a
@@ -227,11 +240,7 @@ func (c *cli) ledgerGetCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use: "get NAME KEY", Short: "Print a key's current value", Args: cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return c.withLedger(func(m *service.Manager) error {
-				ch, err := m.Channel(cmd.Context(), args[0])
-				if err != nil {
-					return err
-				}
+			return c.withChannel(cmd.Context(), args[0], func(ch *ledger.Channel) error {
 				v, _, err := ch.Get(cmd.Context(), cc, args[1])
 				if err != nil {
 					return err
@@ -250,11 +259,7 @@ func (c *cli) ledgerHistoryCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use: "history NAME KEY", Short: "List a key's writes, oldest first (JSON lines)", Args: cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return c.withLedger(func(m *service.Manager) error {
-				ch, err := m.Channel(cmd.Context(), args[0])
-				if err != nil {
-					return err
-				}
+			return c.withChannel(cmd.Context(), args[0], func(ch *ledger.Channel) error {
 				h, err := ch.History(cmd.Context(), cc, args[1])
 				if err != nil {
 					return err
@@ -285,11 +290,7 @@ columns key, value, valueJson (JSON documents), blockNum, txNum; JSON1 functions
 such as json_extract and json_each work. Anything but a single SELECT is refused.`,
 		Args: cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return c.withLedger(func(m *service.Manager) error {
-				ch, err := m.Channel(cmd.Context(), args[0])
-				if err != nil {
-					return err
-				}
+			return c.withChannel(cmd.Context(), args[0], func(ch *ledger.Channel) error {
 				r, err := ch.SQL(cmd.Context(), cc, args[1])
 				if err != nil {
 					return err
@@ -326,11 +327,7 @@ pages remain, the bookmark for the next is printed on stderr. --json prints
 {docs: [{key, value, version}], bookmark}.`,
 		Args: cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return c.withLedger(func(m *service.Manager) error {
-				ch, err := m.Channel(cmd.Context(), args[0])
-				if err != nil {
-					return err
-				}
+			return c.withChannel(cmd.Context(), args[0], func(ch *ledger.Channel) error {
 				r, err := ch.Find(cmd.Context(), cc, args[1])
 				if err != nil {
 					return err
@@ -365,11 +362,7 @@ func (c *cli) ledgerIndexCmd() *cobra.Command {
 			if err != nil {
 				return fmt.Errorf("reading the index file: %w", err)
 			}
-			return c.withLedger(func(m *service.Manager) error {
-				ch, err := m.Channel(cmd.Context(), args[0])
-				if err != nil {
-					return err
-				}
+			return c.withChannel(cmd.Context(), args[0], func(ch *ledger.Channel) error {
 				ix, err := ch.AddIndex(cmd.Context(), cc, b)
 				if err != nil {
 					return err
@@ -383,11 +376,7 @@ func (c *cli) ledgerIndexCmd() *cobra.Command {
 	list := &cobra.Command{
 		Use: "list NAME", Short: "List the custom indexes", Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return c.withLedger(func(m *service.Manager) error {
-				ch, err := m.Channel(cmd.Context(), args[0])
-				if err != nil {
-					return err
-				}
+			return c.withChannel(cmd.Context(), args[0], func(ch *ledger.Channel) error {
 				ixs, err := ch.Indexes(cmd.Context())
 				if err != nil {
 					return err
@@ -407,11 +396,7 @@ func (c *cli) ledgerBlockCmd() *cobra.Command {
 	return &cobra.Command{
 		Use: "block NAME N|head", Short: "Show a committed block (JSON) with its transactions' codes", Args: cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return c.withLedger(func(m *service.Manager) error {
-				ch, err := m.Channel(cmd.Context(), args[0])
-				if err != nil {
-					return err
-				}
+			return c.withChannel(cmd.Context(), args[0], func(ch *ledger.Channel) error {
 				sb, err := service.BlockAt(cmd.Context(), ch, args[1])
 				if err != nil {
 					return err
@@ -426,11 +411,7 @@ func (c *cli) ledgerDigestCmd() *cobra.Command {
 	return &cobra.Command{
 		Use: "digest NAME", Short: "Print the channel's height and head CID (the digest of all its history)", Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return c.withLedger(func(m *service.Manager) error {
-				ch, err := m.Channel(cmd.Context(), args[0])
-				if err != nil {
-					return err
-				}
+			return c.withChannel(cmd.Context(), args[0], func(ch *ledger.Channel) error {
 				h, head, err := ch.Digest(cmd.Context())
 				if err != nil {
 					return err
@@ -451,11 +432,7 @@ its CID, link the previous block, carry a valid orderer signature and have a
 body matching its Merkle root. Exits non-zero naming the first bad block.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return c.withLedger(func(m *service.Manager) error {
-				ch, err := m.Channel(cmd.Context(), args[0])
-				if err != nil {
-					return err
-				}
+			return c.withChannel(cmd.Context(), args[0], func(ch *ledger.Channel) error {
 				rep, err := ch.Verify(cmd.Context())
 				if err != nil {
 					return err
@@ -480,11 +457,7 @@ head. Check it anywhere, offline, with 'node ledger verify-proof FILE DIGEST',
 where DIGEST is the head CID ('node ledger digest NAME') the verifier trusts.`,
 		Args: cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return c.withLedger(func(m *service.Manager) error {
-				ch, err := m.Channel(cmd.Context(), args[0])
-				if err != nil {
-					return err
-				}
+			return c.withChannel(cmd.Context(), args[0], func(ch *ledger.Channel) error {
 				p, err := ch.Proof(cmd.Context(), args[1])
 				if err != nil {
 					return err
@@ -534,11 +507,7 @@ func (c *cli) ledgerEventsCmd() *cobra.Command {
 			if c.daemon == nil {
 				return errors.New("events come from the daemon: start `node daemon` first")
 			}
-			return c.withLedger(func(m *service.Manager) error {
-				ch, err := m.Channel(cmd.Context(), args[0])
-				if err != nil {
-					return err
-				}
+			return c.withChannel(cmd.Context(), args[0], func(ch *ledger.Channel) error {
 				events, cancel := ch.Subscribe(1024)
 				defer cancel()
 				fmt.Fprintf(c.stderr, "watching channel %s for commits (Ctrl-C to stop)\n", args[0])
