@@ -61,6 +61,7 @@ type Daemon struct {
 
 	log    *slog.Logger
 	local  blockstore.Store // the node's own blocks, without fetching
+	mounts mounts
 	srv    *http.Server
 	gw     *http.Server
 	cancel context.CancelFunc
@@ -295,6 +296,9 @@ func (d *Daemon) Close() error {
 		// Downloads in progress end with the daemon.
 		errs = append(errs, ignoreClosed(d.gw.Close()))
 	}
+	// Unmounting publishes what was written under /ipns/local: before the
+	// name system and the network stop.
+	errs = append(errs, d.unmountAll())
 	d.cancel()
 	if d.done != nil {
 		<-d.done

@@ -15,7 +15,7 @@ import (
 )
 
 func (c *cli) daemonCmd() *cobra.Command {
-	var offline bool
+	var offline, mount bool
 	var initProfile string
 	cmd := &cobra.Command{
 		Use:   "daemon",
@@ -67,6 +67,13 @@ repository. Creates the repository on first start.`,
 			if d.GatewayAddr != nil {
 				fmt.Fprintf(c.stdout, "Gateway server listening on %s\n", d.GatewayAddr)
 			}
+			if mount {
+				ipfsDir, ipnsDir, err := mountFromDaemon(d)
+				if err != nil {
+					return err
+				}
+				fmt.Fprintf(c.stdout, "IPFS mounted at: %s\nIPNS mounted at: %s\n", ipfsDir, ipnsDir)
+			}
 			fmt.Fprintln(c.stdout, "daemon is ready")
 			<-cmd.Context().Done()
 			fmt.Fprintln(c.stdout, "shutting down")
@@ -74,6 +81,7 @@ repository. Creates the repository on first start.`,
 		},
 	}
 	cmd.Flags().BoolVar(&offline, "offline", false, "run without the network")
+	cmd.Flags().BoolVar(&mount, "mount", false, "mount the network at Mounts.IPFS and Mounts.IPNS (FUSE; see `node mount`)")
 	cmd.Flags().StringVar(&initProfile, "init-profile", "", "profile of the repository created on first start (\"test\": loopback, random ports)")
 	return cmd
 }

@@ -99,7 +99,7 @@ The repository lives in $NODE_PATH (default ~/.node); create it with 'node init'
 	root.AddCommand(
 		c.initCmd(), c.configCmd(), c.versionCmd(), c.idCmd(), c.daemonCmd(), c.swarmCmd(), c.routingCmd(), c.statsCmd(), c.bitswapCmd(),
 		c.addCmd(), c.catCmd(), c.getCmd(), c.lsCmd(),
-		c.blockCmd(), c.dagCmd(), c.pinCmd(), c.repoCmd(), c.keyCmd(), c.nameCmd(), c.ledgerCmd(),
+		c.blockCmd(), c.dagCmd(), c.pinCmd(), c.repoCmd(), c.keyCmd(), c.nameCmd(), c.ledgerCmd(), c.mountCmd(),
 	)
 	return root
 }

@@ -43,8 +43,8 @@ func site(t *testing.T, r *testRepo, page string) string {
 	return lastLine(r.must("add", "-r", "-Q", dir))
 }
 
-// gatewayGet fetches path from r's daemon's gateway.
-func gatewayGet(t *testing.T, r *testRepo, path string) (string, http.Header) {
+// gatewayURL is the base URL of r's daemon's gateway.
+func gatewayURL(t *testing.T, r *testRepo) string {
 	t.Helper()
 	addr, err := repo.ReadAddr(r.path, repo.AddrGateway)
 	if err != nil {
@@ -58,7 +58,29 @@ func gatewayGet(t *testing.T, r *testRepo, path string) (string, http.Header) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	resp, err := http.Get("http://" + hostport + path)
+	return "http://" + hostport
+}
+
+// gatewayTry fetches path from r's daemon's gateway: body and status, or
+// status 0 when the request fails.
+func gatewayTry(t *testing.T, r *testRepo, path string) (string, int) {
+	t.Helper()
+	resp, err := http.Get(gatewayURL(t, r) + path)
+	if err != nil {
+		return err.Error(), 0
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return err.Error(), 0
+	}
+	return string(b), resp.StatusCode
+}
+
+// gatewayGet fetches path from r's daemon's gateway, which must answer 200.
+func gatewayGet(t *testing.T, r *testRepo, path string) (string, http.Header) {
+	t.Helper()
+	resp, err := http.Get(gatewayURL(t, r) + path)
 	if err != nil {
 		t.Fatal(err)
 	}
