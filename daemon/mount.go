@@ -39,7 +39,7 @@ func (d *Daemon) Mount(ipfsDir, ipnsDir string) error {
 	}
 	cfg := fuse.Config{
 		Blocks: d.Node.Blocks, Store: d.Node.Blocks, Names: d.Names,
-		Local: localPublisher{d.Names}, LocalName: self,
+		Local: &localPublisher{names: d.Names, node: d.Node}, LocalName: self,
 		LocalRoot: func(ctx context.Context) (cid.Cid, error) {
 			p, _, err := d.Names.ResolvePath(ctx, "/ipns/"+self)
 			if err != nil {
@@ -122,17 +122,42 @@ func (d *Daemon) unmountAll() error {
 	return errors.Join(errs...)
 }
 
-// localPublisher publishes /ipns/local's root under the node's own name.
-type localPublisher struct{ names *namesys.NameSystem }
+// localPublisher publishes /ipns/local's root under the node's own name
+// and pins it, so garbage collection keeps what was written there. The
+// root it pinned last is remembered in the datastore and unpinned when a
+// newer one replaces it.
+type localPublisher struct {
+	names *namesys.NameSystem
+	node  *core.Node
+	mu    sync.Mutex // serialises publishes, so pins follow the published order
+}
 
-func (p localPublisher) Publish(ctx context.Context, value string) error {
+// localPinKey holds the root of /ipns/local this daemon pinned last.
+const localPinKey = "/fuse/local-root"
+
+func (p *localPublisher) Publish(ctx context.Context, value string) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
 	ctx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
-	_, _, err := p.names.Publish(ctx, namesys.SelfKey, value, namesys.PublishOptions{})
-	if errors.Is(err, namesys.ErrPutFailed) {
-		return nil // stored locally; the republisher puts it again
+	root, err := core.ResolveCID(ctx, p.node.Blocks, value)
+	if err != nil {
+		return err
 	}
-	return err
+	if err := p.node.Pins.PinRecursive(ctx, root); err != nil {
+		return fmt.Errorf("pinning the new root of /ipns/local: %w", err)
+	}
+	_, _, err = p.names.Publish(ctx, namesys.SelfKey, value, namesys.PublishOptions{})
+	if err != nil && !errors.Is(err, namesys.ErrPutFailed) { // ErrPutFailed: stored locally, republished later
+		return err
+	}
+	ds := p.node.Repo.Datastore()
+	if old, err := ds.Get(localPinKey); err == nil && string(old) != root.String() {
+		if c, err := cid.Decode(string(old)); err == nil {
+			p.node.Pins.Unpin(ctx, c, true) // gone already is fine
+		}
+	}
+	return ds.Put(localPinKey, []byte(root.String()))
 }
 
 // namesysName is the IPNS name of a key, as a string.

@@ -71,6 +71,12 @@ func TestMountThroughTheDaemon(t *testing.T) {
 		return status == 200 && body == "written through the mount\n"
 	})
 
+	// What was written is pinned, so garbage collection keeps it.
+	published := strings.TrimPrefix(strings.TrimSpace(node.must("name", "resolve", name)), "/ipfs/")
+	if pins := node.must("pin", "ls", "--type", "recursive"); !strings.Contains(pins, published) {
+		t.Fatalf("the published root %s of ipns/local is not pinned:\n%s", published, pins)
+	}
+
 	node.must("mount", "--unmount", dir)
 	if _, err := os.Stat(filepath.Join(dir, "ipfs", root)); err == nil {
 		t.Fatal("content is still reachable after --unmount")
