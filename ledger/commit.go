@@ -42,9 +42,24 @@ func (c *Channel) Commit(ctx context.Context, header, body []byte) (*BlockEvent,
 	return c.apply(ctx, in)
 }
 
-// CommitBuilt commits a block just built (by this member's orderer).
+// CommitBuilt commits a block this member's orderer has just built
+// (block.Build), so its bytes, hashes and signature are this node's own
+// work: they are not decoded, re-hashed or verified again. The block must
+// still be signed by an orderer of the channel and be the next block, and
+// every transaction is validated in full, as Commit does.
 func (c *Channel) CommitBuilt(ctx context.Context, b *block.Built) (*BlockEvent, error) {
-	return c.Commit(ctx, b.Bytes, b.Body)
+	if b.Block.Channel != c.Name() || b.Block.Number == 0 || len(b.Txs) != b.Block.TxCount {
+		return nil, fmt.Errorf("%w: not a block built for channel %s", ErrBadBlock, c.Name())
+	}
+	signer, err := identity.PeerIDOf(b.Block.Signer)
+	if err != nil || !c.ix.Has(signer, config.RoleOrderer) {
+		return nil, fmt.Errorf("%w: block %d signed by %s, not an orderer of the channel", ErrBadBlock, b.Block.Number, signer)
+	}
+	in := &incoming{cid: b.CID, header: b.Bytes, body: b.Body, block: b.Block, txs: b.Txs}
+	in.checked = validate.CheckAll(c.ix, c.Name(), in.txs)
+	c.commitMu.Lock()
+	defer c.commitMu.Unlock()
+	return c.apply(ctx, in)
 }
 
 // prepare decodes a block and checks it against itself and the config (not

@@ -29,9 +29,9 @@
 // canonical dag-cbor value with Marshal and a strict decoder (packages tx
 // and block), so any transport can carry it.
 //
-// Subpackages: codec (dag-cbor), identity (keys, signatures), policy
-// (AND/OR/OutOf), config (channel config), merkle (RFC 6962), tx
-// (proposals, endorsements, transactions), block (blocks, proofs),
+// Subpackages: codec (dag-cbor), identity (keys, signatures, batch
+// verification), policy (AND/OR/OutOf), config (channel config), merkle
+// (RFC 6962), tx (proposals, endorsements, transactions), block (blocks, proofs),
 // selector (CouchDB queries to SQL), statedb (SQLite), chaincode (the
 // contract interface, simulation; docs: the built-in contract), validate
 // (validation codes), orderer (block cutting, the solo orderer), service

@@ -9,11 +9,13 @@
 // client's and two endorsers' signatures, all checked by all three nodes.
 //
 // Clients on both peers invoke `put` in closed loops; a transaction counts
-// when the invoking peer has committed it (each peer fetched the block
-// through Bitswap after the orderer's announcement). Reported: committed
-// transactions per second, commit latency (proposal to the client's own
-// commit: median, 99th percentile), and, as the limit measured in the same
-// run, Ed25519 verifications per second on one core.
+// when the invoking peer has committed it (each peer took the block from
+// the orderer's announcement, or fetched it through Bitswap). Reported:
+// committed transactions per second, commit latency (proposal to the
+// client's own commit: median, 99th percentile), where a block's time goes
+// (cut → the orderer's commit → each peer's commit, medians), and, as the
+// limit measured in the same run, Go's crypto/ed25519 verifications per
+// second on one goroutine.
 //
 //	go run ./bench/ledger -duration 15s -clients 64
 package main
@@ -173,6 +175,10 @@ func run(duration time.Duration, clients, maxTx int, timeout string) error {
 
 	fmt.Printf("ledger bench: 3 nodes in one process (orderer + 2 peers), real libp2p hosts on loopback; %d clients per peer; blocks of up to %d transactions or %s; GOMAXPROCS %d\n",
 		clients, maxTx, timeout, runtime.GOMAXPROCS(0))
+	stages, err := trackBlocks(ctx, orderer, p1, p2)
+	if err != nil {
+		return err
+	}
 	var committed, failed atomic.Int64
 	var mu sync.Mutex // guards latencies and firstErr
 	var latencies []time.Duration
@@ -231,6 +237,7 @@ func run(duration time.Duration, clients, maxTx int, timeout string) error {
 	verifies := max(verifyBefore, verifyAfter)
 	fmt.Printf("committed: %d transactions in %.1f s: %.0f tx/s\n", committed.Load(), elapsed.Seconds(), tps)
 	fmt.Printf("commit latency: p50 %v, p99 %v\n", latencies[len(latencies)/2].Round(time.Millisecond), latencies[len(latencies)*99/100].Round(time.Millisecond))
+	stages.report()
 	fmt.Printf("limit: Ed25519 verify on one core: %.0f/s (before %.0f, after %.0f)\n", verifies, verifyBefore, verifyAfter)
 	fmt.Printf("ratio: %.3f committed tx/s per verify/s\n", tps/verifies)
 	// Each transaction: 3 signatures made (client, 2 endorsers), 3 checked
@@ -255,4 +262,73 @@ func ed25519Verifies(d time.Duration) float64 {
 		n += 100
 	}
 	return float64(n) / time.Since(start).Seconds()
+}
+
+// blockStages records when each block was cut (its header's time) and
+// when each node committed it, to show where a transaction's latency goes.
+type blockStages struct {
+	mu        sync.Mutex // guards the maps
+	cut       map[uint64]time.Time
+	committed [3]map[uint64]time.Time
+	sizes     map[uint64]int
+}
+
+func trackBlocks(ctx context.Context, nodes ...*benchNode) (*blockStages, error) {
+	s := &blockStages{cut: map[uint64]time.Time{}, sizes: map[uint64]int{}}
+	for i, n := range nodes {
+		s.committed[i] = map[uint64]time.Time{}
+		ch, err := n.m.Channel(ctx, "bench")
+		if err != nil {
+			return nil, err
+		}
+		events, _ := ch.Subscribe(1 << 16)
+		go func() {
+			for ev := range events {
+				now := time.Now()
+				var cut time.Time
+				if i == 0 {
+					if b, err := ch.Block(ctx, ev.Number); err == nil {
+						cut = time.Unix(0, b.Block.Time)
+					}
+				}
+				s.mu.Lock()
+				s.committed[i][ev.Number] = now
+				if i == 0 {
+					s.cut[ev.Number] = cut
+					s.sizes[ev.Number] = len(ev.Txs)
+				}
+				s.mu.Unlock()
+			}
+		}()
+	}
+	return s, nil
+}
+
+// report prints the medians of cut → orderer's commit → each peer's commit.
+func (s *blockStages) report() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var ordererCommit, peerCommit []time.Duration
+	txs := 0
+	for n, cut := range s.cut {
+		o, ok := s.committed[0][n]
+		if !ok || cut.IsZero() {
+			continue
+		}
+		ordererCommit = append(ordererCommit, o.Sub(cut))
+		for _, m := range s.committed[1:] {
+			if p, ok := m[n]; ok {
+				peerCommit = append(peerCommit, p.Sub(o))
+			}
+		}
+		txs += s.sizes[n]
+	}
+	if len(ordererCommit) == 0 || len(peerCommit) == 0 {
+		return
+	}
+	slices.Sort(ordererCommit)
+	slices.Sort(peerCommit)
+	fmt.Printf("blocks: %d, %.0f transactions each on average; median cut → orderer committed %v, orderer → peer committed %v\n",
+		len(ordererCommit), float64(txs)/float64(len(ordererCommit)),
+		ordererCommit[len(ordererCommit)/2].Round(time.Millisecond), peerCommit[len(peerCommit)/2].Round(time.Millisecond))
 }

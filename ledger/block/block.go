@@ -76,6 +76,7 @@ type Built struct {
 	CID      cid.Cid
 	Body     []byte // nil when the block has no transactions
 	BodyCID  cid.Cid
+	Txs      [][]byte // the transactions, as given to Build
 	TxHashes [][]byte // leaf hashes, for proofs
 }
 
@@ -89,7 +90,7 @@ func Build(channel string, number uint64, prev cid.Cid, txs [][]byte, now time.T
 		return nil, fmt.Errorf("%w: block %d needs the previous block's CID", ErrMalformed, number)
 	}
 	b := &Block{Channel: channel, Number: number, Prev: codec.L(prev), TxCount: len(txs), Time: now.UnixNano()}
-	out := &Built{Block: b}
+	out := &Built{Block: b, Txs: txs}
 	raws := make([]cbor.RawMessage, len(txs))
 	out.TxHashes = make([][]byte, len(txs))
 	for i, t := range txs {

@@ -44,8 +44,50 @@ type channel struct {
 	announce *announcer
 
 	// On the other members (online).
-	heads chan cid.Cid  // the newest head announced (one slot)
-	kick  chan struct{} // ask the orderer for the head now
+	heads  chan cid.Cid  // the newest head announced (one slot)
+	kick   chan struct{} // ask the orderer for the head now
+	pushed pushedBlocks  // blocks the orderer pushed with its announcements
+}
+
+// pushedBlocks are blocks an orderer sent with its announcements, by the
+// CID their bytes hash to, until the catch-up takes them.
+type pushedBlocks struct {
+	mu     sync.Mutex // guards blocks
+	blocks map[cid.Cid][]byte
+}
+
+// maxPushedKept bounds the blocks (headers and bodies) kept: past it, the
+// kept ones are dropped (a member that far behind fetches through Bitswap).
+const maxPushedKept = 8 * maxPushedBlocks
+
+// add keeps the blocks of an announcement.
+func (p *pushedBlocks) add(blocks []PushedBlock) {
+	if len(blocks) == 0 {
+		return
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.blocks == nil || len(p.blocks)+2*len(blocks) > maxPushedKept {
+		p.blocks = make(map[cid.Cid][]byte, maxPushedKept)
+	}
+	for _, b := range blocks {
+		p.blocks[codec.CIDOf(b.Header)] = b.Header
+		if len(b.Body) > 0 {
+			p.blocks[codec.CIDOf(b.Body)] = b.Body
+		}
+	}
+}
+
+// take returns and forgets the block with CID c, or nil.
+func (p *pushedBlocks) take(c cid.Cid) []byte {
+	if p == nil {
+		return nil
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	b := p.blocks[c]
+	delete(p.blocks, c)
+	return b
 }
 
 // startChannel starts the service's part of an opened channel. The
@@ -176,16 +218,18 @@ func (c *channel) commitLoop() {
 			c.log.Error("committing a block cut here failed; members will not hear of it until a later block commits", "block", b.Block.Number, "err", err)
 			continue
 		}
-		c.announce.set(Info{Head: codec.L(b.CID), Height: b.Block.Number + 1})
+		c.announce.set(Info{Head: codec.L(b.CID), Height: b.Block.Number + 1}, b)
 	}
 }
 
-// announced (member) takes a head announced by the orderer; the sync
-// loop catches up to the newest.
-func (c *channel) announced(head cid.Cid) {
+// announced (member) takes a head announced by the orderer, and the
+// blocks that came with it; the sync loop catches up to the newest.
+func (c *channel) announced(info *Info) {
 	if c.heads == nil {
 		return
 	}
+	c.pushed.add(info.Blocks)
+	head := info.Head.Cid
 	for {
 		select {
 		case c.heads <- head:
@@ -292,7 +336,7 @@ func (c *channel) catchUp(ctx context.Context, head cid.Cid) error {
 	}
 	ctx, cancel := context.WithTimeout(ctx, catchUpTimeout)
 	defer cancel()
-	err := c.ch.CatchUp(ctx, head, &fetcher{m: c.m, name: c.name})
+	err := c.ch.CatchUp(ctx, head, &fetcher{m: c.m, name: c.name, pushed: &c.pushed})
 	_, now, derr := c.ch.Digest(context.Background())
 	if derr != nil {
 		now = cid.Undef

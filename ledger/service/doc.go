@@ -18,33 +18,42 @@
 //
 // # The protocol
 //
-// ProtocolID (/node/ledger/1.0.0): one request and one answer per stream,
-// each a frame (unsigned varint length, at most MaxFrame, then canonical
-// dag-cbor: Request {op, channel, data}, Response {status, error, data}).
+// ProtocolID (/node/ledger/1.0.0): one request and one answer per stream;
+// ProtocolReuse (/node/ledger/1.1.0): any number of requests on one stream,
+// in turn. Each request and answer is a frame (unsigned varint length, at
+// most MaxFrame, then canonical dag-cbor: Request {op, channel, data},
+// Response {status, error, data}). A node offers 1.1.0 first, keeps its
+// streams to each peer open for the next request and has at most 64
+// requests under way per peer.
+//
 // The operations and who may use them (roles from the channel's config,
 // checked against the stream's authenticated peer ID):
 //
 //	info      any member     answer: Info {genesis, head, height}
 //	endorse   clients        data: tx.SignedProposal; answer: tx.ProposalResponse
 //	submit    clients        data: tx.Transaction, to the channel's orderer
-//	announce  orderers       data: Info; the member catches up to the head
+//	announce  orderers       data: Info, with the blocks the member lacks
+//	                         (Info.Blocks); the member catches up to the head
 //
 // Anyone else gets StatusDenied naming the role that was missing; a node
 // without the channel answers StatusNoChannel.
 //
 // # Who does what
 //
-// The channel's orderer is its first member with the orderer role: that
-// node runs orderer.Solo (behind orderer.Orderer), commits each block it
-// cuts and then announces the head to every other member, one goroutine
-// per member, newest head only. Every other member runs a sync loop: on an
-// announcement, at start, when the orderer connects and every
-// SyncInterval, it asks for the head and catches up (ledger.CatchUp),
-// fetching the blocks it lacks through Bitswap by CID. A client's Invoke
-// picks a smallest set of organisations satisfying the endorsement policy
-// (its own kept when possible), asks one endorser of each (itself first,
-// then connected peers), assembles the transaction, submits it and waits
-// for its own commit.
+// The channel's orderer is its first member with the orderer role: that node
+// runs orderer.Solo (behind orderer.Orderer), commits each block it cuts
+// (CommitBuilt: its own header is not re-verified, its transactions are) and
+// then announces the head to every other member, one goroutine per member,
+// newest head only, with the blocks cut since the last announcement to that
+// member when they fit in a frame. Every other member runs a sync loop: on
+// an announcement, at start, when the orderer connects and every
+// SyncInterval, it asks for the head and catches up (ledger.CatchUp), taking
+// the blocks pushed with the announcements (by the CID their bytes hash to)
+// and fetching the others through Bitswap by CID. A client's Invoke picks a
+// smallest set of organisations satisfying the endorsement policy (its own
+// kept when possible), asks one endorser of each (itself first, then
+// connected peers), assembles the transaction, submits it and waits for its
+// own commit.
 //
 // # Access and garbage collection
 //

@@ -20,10 +20,13 @@ func seedMessages() map[string][][]byte {
 	g := codec.CIDOf([]byte("genesis"))
 	h := codec.CIDOf([]byte("head"))
 	info := codec.MustMarshal(&Info{Genesis: codec.L(g), Head: codec.L(h), Height: 7})
+	pushed := codec.MustMarshal(&Info{Genesis: codec.L(g), Head: codec.L(h), Height: 7,
+		Blocks: []PushedBlock{{Header: []byte{0xa1, 0x61, 0x61, 0x01}}, {Header: []byte{0xa0}, Body: []byte{0xa1, 0x63, 0x74, 0x78, 0x73, 0x80}}}})
 	reqs := [][]byte{
 		codec.MustMarshal(&Request{Op: OpInfo, Channel: "cars"}),
 		codec.MustMarshal(&Request{Op: OpAnnounce, Channel: "cars", Data: info}),
 		codec.MustMarshal(&Request{Op: OpEndorse, Channel: "cars.v2", Data: []byte{0xa2, 0x63}}),
+		codec.MustMarshal(&Request{Op: OpAnnounce, Channel: "cars", Data: pushed}),
 	}
 	resps := [][]byte{
 		codec.MustMarshal(&Response{}),
@@ -31,16 +34,19 @@ func seedMessages() map[string][][]byte {
 		codec.MustMarshal(&Response{Data: info}),
 	}
 	var frames [][]byte
-	for _, r := range reqs {
+	for _, r := range reqs[:3] {
 		frames = append(frames, append(varint.ToUvarint(uint64(len(r))), r...))
 	}
 	frames = append(frames, []byte{0xff, 0xff, 0xff, 0xff, 0x0f}, []byte{0x05, 1, 2})
+	for _, r := range reqs[3:] {
+		frames = append(frames, append(varint.ToUvarint(uint64(len(r))), r...))
+	}
 	savedPeers := []byte(`[{"id": "12D3KooWEwnhwGbnHhNQzPQeDzsXLJKhWkHo1r6xosFHvuUx7V5C", "addrs": ["/ip4/127.0.0.1/tcp/4001", "/ip4/1.2.3.4/udp/4001/quic-v1"]}]`)
 	return map[string][][]byte{
 		"FuzzParsePeers":     {savedPeers, []byte(`[{"id": "x", "addrs": ["/bogus"]}]`)},
 		"FuzzDecodeRequest":  reqs,
 		"FuzzDecodeResponse": resps,
-		"FuzzDecodeInfo":     {info},
+		"FuzzDecodeInfo":     {info, pushed},
 		"FuzzReadFrame":      frames,
 	}
 }
@@ -91,8 +97,13 @@ func FuzzDecodeInfo(f *testing.F) {
 		if err != nil {
 			return
 		}
-		if !ledgerCID(i.Genesis.Cid) || !ledgerCID(i.Head.Cid) || i.Height == 0 {
+		if !ledgerCID(i.Genesis.Cid) || !ledgerCID(i.Head.Cid) || i.Height == 0 || len(i.Blocks) > maxPushedBlocks {
 			t.Fatalf("accepted %+v", i)
+		}
+		for _, pb := range i.Blocks {
+			if len(pb.Header) == 0 {
+				t.Fatalf("accepted a pushed block without a header: %+v", i)
+			}
 		}
 		again, err := i.Marshal()
 		if err != nil || !bytes.Equal(again, b) {

@@ -89,12 +89,13 @@ type Options struct {
 // Manager is the node's ledger service: the channels it keeps, the
 // orderers it runs, the protocol it speaks, who may fetch which blocks.
 type Manager struct {
-	opts   Options
-	log    *slog.Logger
-	access *registry
-	ctx    context.Context // background work; ends at Close
-	cancel context.CancelFunc
-	notify *network.NotifyBundle
+	opts    Options
+	log     *slog.Logger
+	access  *registry
+	ctx     context.Context // background work; ends at Close
+	cancel  context.CancelFunc
+	notify  *network.NotifyBundle
+	streams streamPool // open streams to other peers, for reuse
 
 	// mu guards channels, joining and closed.
 	mu       sync.Mutex
@@ -139,6 +140,7 @@ func (m *Manager) Start(ctx context.Context) error {
 	m.access.setReady()
 	if h := m.opts.Host; h != nil {
 		h.SetStreamHandler(ProtocolID, m.handleStream)
+		h.SetStreamHandler(ProtocolReuse, m.handleReuse)
 		m.notify = &network.NotifyBundle{ConnectedF: func(_ network.Network, c network.Conn) { m.connected(c.RemotePeer()) }}
 		h.Network().Notify(m.notify)
 	}
@@ -161,6 +163,8 @@ func (m *Manager) Close() error {
 	m.mu.Unlock()
 	if h := m.opts.Host; h != nil {
 		h.RemoveStreamHandler(ProtocolID)
+		h.RemoveStreamHandler(ProtocolReuse)
+		m.streams.closeAll()
 		if m.notify != nil {
 			h.Network().StopNotify(m.notify)
 		}
@@ -283,12 +287,16 @@ func (s *channelStore) Put(ctx context.Context, b blockstore.Block) error {
 // fetcher fetches a channel's blocks from the network, registering each
 // as the channel's before asking for it.
 type fetcher struct {
-	m    *Manager
-	name string
+	m      *Manager
+	name   string
+	pushed *pushedBlocks // blocks the orderer pushed; nil when joining
 }
 
 func (f *fetcher) Get(ctx context.Context, c cid.Cid) ([]byte, error) {
 	f.m.access.add(f.name, c)
+	if b := f.pushed.take(c); b != nil {
+		return b, nil
+	}
 	if f.m.opts.Host == nil {
 		return f.m.opts.Local.Get(ctx, c)
 	}

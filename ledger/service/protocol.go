@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 	"time"
 
@@ -16,6 +17,7 @@ import (
 	"github.com/multiformats/go-multiaddr"
 
 	"node/ledger"
+	"node/ledger/block"
 	"node/ledger/chaincode"
 	"node/ledger/codec"
 	"node/ledger/config"
@@ -104,28 +106,9 @@ func (m *Manager) call(ctx context.Context, p peer.ID, req *Request) ([]byte, er
 	}
 	ctx, cancel := context.WithTimeout(ctx, m.opts.RequestTimeout)
 	defer cancel()
-	s, err := m.opts.Host.NewStream(ctx, p, ProtocolID)
+	rb, err := m.roundTrip(ctx, p, b)
 	if err != nil {
-		return nil, fmt.Errorf("%w: opening a ledger stream to %s: %w", ErrUnreachable, p, err)
-	}
-	defer s.Close()
-	if d, ok := ctx.Deadline(); ok {
-		_ = s.SetDeadline(d)
-	}
-	stop := context.AfterFunc(ctx, func() { s.Reset() })
-	defer stop()
-	if err := writeFrame(s, b); err != nil {
-		return nil, fmt.Errorf("%w: sending to %s: %w", ErrUnreachable, p, err)
-	}
-	if err := s.CloseWrite(); err != nil {
-		return nil, fmt.Errorf("%w: sending to %s: %w", ErrUnreachable, p, err)
-	}
-	rb, err := readFrame(bufio.NewReader(s))
-	if err != nil {
-		if ctx.Err() != nil {
-			return nil, fmt.Errorf("%w: %s did not answer: %w", ErrUnreachable, p, ctx.Err())
-		}
-		return nil, fmt.Errorf("%w: reading %s's answer: %w", ErrUnreachable, p, err)
+		return nil, err
 	}
 	resp, err := DecodeResponse(rb)
 	if err != nil {
@@ -137,13 +120,18 @@ func (m *Manager) call(ctx context.Context, p peer.ID, req *Request) ([]byte, er
 	return resp.Data, nil
 }
 
-// handleStream answers one request.
+// handleStream answers one request (protocol 1.0.0).
 func (m *Manager) handleStream(s network.Stream) {
 	defer s.Close()
 	_ = s.SetDeadline(time.Now().Add(m.opts.RequestTimeout + 5*time.Second))
-	from := s.Conn().RemotePeer()
-	var resp *Response
 	b, err := readFrame(bufio.NewReader(s))
+	m.answer(s, s.Conn().RemotePeer(), b, err)
+}
+
+// answer decodes and serves one request frame (or the error reading it)
+// and writes the answer; it reports whether the stream is still usable.
+func (m *Manager) answer(s network.Stream, from peer.ID, b []byte, err error) bool {
+	var resp *Response
 	var req *Request
 	if err == nil {
 		req, err = DecodeRequest(b)
@@ -159,11 +147,13 @@ func (m *Manager) handleStream(s network.Stream) {
 	if err != nil {
 		m.log.Error("encoding a ledger answer", "err", err)
 		s.Reset()
-		return
+		return false
 	}
 	if err := writeFrame(s, out); err != nil {
 		m.log.Debug("answering a ledger request failed", "peer", from, "op", opOf(req), "err", err)
+		return false
 	}
+	return true
 }
 
 func opOf(r *Request) string {
@@ -252,7 +242,7 @@ func (m *Manager) serve(ctx context.Context, from peer.ID, req *Request) *Respon
 		if !info.Genesis.Equals(c.ch.Genesis()) {
 			return fail(StatusBadRequest, fmt.Errorf("the announced head is of another channel %s (genesis %s, ours %s)", c.name, info.Genesis.Cid, c.ch.Genesis()))
 		}
-		c.announced(info.Head.Cid)
+		c.announced(info)
 		return &Response{}
 	}
 	return fail(StatusBadRequest, fmt.Errorf("unknown operation %q", req.Op))
@@ -334,10 +324,36 @@ func (m *Manager) connected(p peer.ID) {
 // heads announced while a send is under way coalesce into the newest.
 type announcer struct {
 	c *channel
-	// mu guards latest and kicks.
+	// mu guards latest, recent and kicks.
 	mu     sync.Mutex
 	latest Info
+	recent []*block.Built // the last maxPushedBlocks blocks cut, oldest first
 	kicks  map[peer.ID]chan struct{}
+}
+
+// pushBudget is how many bytes of blocks an announcement may carry.
+const pushBudget = MaxFrame - 64<<10
+
+// withBlocks adds to info the blocks a member at height from lacks, the
+// newest that fit in a frame. The caller holds a.mu.
+func (a *announcer) withBlocks(info Info, from uint64) Info {
+	size := 0
+	var picked []PushedBlock
+	for i := len(a.recent) - 1; i >= 0; i-- {
+		b := a.recent[i]
+		if b.Block.Number < from || b.Block.Number >= info.Height {
+			continue
+		}
+		n := len(b.Bytes) + len(b.Body)
+		if size+n > pushBudget {
+			break
+		}
+		size += n
+		picked = append(picked, PushedBlock{Header: b.Bytes, Body: b.Body})
+	}
+	slices.Reverse(picked)
+	info.Blocks = picked
+	return info
 }
 
 func newAnnouncer(c *channel, start Info) *announcer {
@@ -352,6 +368,7 @@ func (a *announcer) start(p peer.ID) {
 	a.kicks[p] = kick
 	a.mu.Unlock()
 	a.c.wg.Go(func() {
+		var sent uint64 // the height last announced to p
 		for {
 			select {
 			case <-a.c.ctx.Done():
@@ -359,7 +376,7 @@ func (a *announcer) start(p peer.ID) {
 			case <-kick:
 			}
 			a.mu.Lock()
-			info := a.latest
+			info := a.withBlocks(a.latest, sent)
 			a.mu.Unlock()
 			data, err := info.Marshal()
 			if err != nil {
@@ -370,16 +387,23 @@ func (a *announcer) start(p peer.ID) {
 			cancel()
 			if err != nil && a.c.ctx.Err() == nil {
 				a.c.log.Debug("announcing the head failed (the member will ask)", "peer", p, "height", info.Height, "err", err)
+				continue
 			}
+			sent = info.Height
 		}
 	})
 }
 
-// set records a new head and wakes every member's announcer.
-func (a *announcer) set(info Info) {
+// set records a new head (b, the block just cut and committed) and wakes
+// every member's announcer.
+func (a *announcer) set(info Info, b *block.Built) {
 	info.Genesis = codec.L(a.c.ch.Genesis())
 	a.mu.Lock()
 	a.latest = info
+	a.recent = append(a.recent, b)
+	if len(a.recent) > maxPushedBlocks {
+		a.recent = slices.Delete(a.recent, 0, len(a.recent)-maxPushedBlocks)
+	}
 	kicks := make([]chan struct{}, 0, len(a.kicks))
 	for _, k := range a.kicks {
 		kicks = append(kicks, k)

@@ -19,6 +19,13 @@ import (
 // dag-cbor message).
 const ProtocolID = protocol.ID("/node/ledger/1.0.0")
 
+// ProtocolReuse is the same protocol with any number of requests on one
+// stream, in turn: the asker sends a request frame, reads the answer's
+// frame, and may send the next request or close the stream. Askers offer
+// it first and fall back to ProtocolID; streams are kept open between
+// requests, so a request costs no stream opening.
+const ProtocolReuse = protocol.ID("/node/ledger/1.1.0")
+
 // MaxFrame bounds a frame's payload: the largest dag-cbor message the
 // ledger decodes (a transaction fits, since block cutting keeps every
 // transaction under 2 MiB − 64 KiB).
@@ -38,7 +45,8 @@ const (
 	// (clients only).
 	OpSubmit = "submit"
 	// OpAnnounce tells a member the head moved (orderers only); Data is an
-	// Info. The member then fetches the blocks through Bitswap.
+	// Info, which carries the newest blocks themselves (Blocks) when they
+	// fit a frame. The member fetches the others through Bitswap.
 	OpAnnounce = "announce"
 )
 
@@ -81,6 +89,19 @@ type Info struct {
 	Head    codec.Link `cbor:"head"`
 	Height  uint64     `cbor:"height"`
 	Peers   []PeerAddr `cbor:"peers"`
+	// Blocks (announcements only) are the blocks cut since the previous
+	// announcement to this member, oldest first, or the newest of them
+	// that fit in a frame: the member need not fetch them. The receiver
+	// trusts nothing in them: each is kept under the CID its bytes hash
+	// to, and used only when the chain from the head names that CID.
+	Blocks []PushedBlock `cbor:"blocks,omitempty"`
+}
+
+// PushedBlock is a ledger block's header and body (nil when the block has
+// no transactions), as stored.
+type PushedBlock struct {
+	Header []byte `cbor:"header"`
+	Body   []byte `cbor:"body,omitempty"`
 }
 
 // PeerAddr is a peer's ID and multiaddrs, in binary.
@@ -93,6 +114,8 @@ type PeerAddr struct {
 const (
 	maxInfoPeers = 1024
 	maxPeerAddrs = 8
+	// maxPushedBlocks bounds the blocks one announcement carries.
+	maxPushedBlocks = 16
 )
 
 // Marshal encodes the request.
@@ -153,6 +176,14 @@ func DecodeInfo(b []byte) (*Info, error) {
 	for _, p := range i.Peers {
 		if len(p.Addrs) > maxPeerAddrs {
 			return nil, fmt.Errorf("%w: info: %d addresses for one peer, over %d", ErrMalformedMessage, len(p.Addrs), maxPeerAddrs)
+		}
+	}
+	if len(i.Blocks) > maxPushedBlocks {
+		return nil, fmt.Errorf("%w: info: %d blocks, over %d", ErrMalformedMessage, len(i.Blocks), maxPushedBlocks)
+	}
+	for _, b := range i.Blocks {
+		if len(b.Header) == 0 {
+			return nil, fmt.Errorf("%w: info: a pushed block without a header", ErrMalformedMessage)
 		}
 	}
 	return &i, nil

@@ -71,10 +71,24 @@ type Checked struct {
 
 // Check runs stage 1 on one transaction.
 func Check(ix *config.Index, channel string, raw []byte) Checked {
-	c := Checked{Raw: raw}
-	fail := func(code Code, format string, args ...any) Checked {
+	return CheckAll(ix, channel, [][]byte{raw})[0]
+}
+
+// checking is a transaction between its structural checks and its
+// signatures'.
+type checking struct {
+	Checked
+	creatorSig int   // index in the batch
+	endorseSig []int // indexes in the batch, in endorsement order
+}
+
+// precheck runs the checks before the signatures; it reports whether the
+// transaction goes on to them.
+func precheck(ix *config.Index, channel string, raw []byte, c *checking) bool {
+	c.Raw = raw
+	fail := func(code Code, format string, args ...any) bool {
 		c.Code, c.Reason = code, fmt.Sprintf(format, args...)
-		return c
+		return false
 	}
 	p, err := tx.Parse(raw)
 	if err != nil {
@@ -104,13 +118,30 @@ func Check(ix *config.Index, channel string, raw []byte) Checked {
 	if !ix.Has(creator, config.RoleClient) {
 		return fail(BadCreator, "creator %s is not a client of the channel", creator)
 	}
-	if err := identity.Verify(p.Proposal.Creator, identity.DomainProposal, p.Tx.Proposal, p.Tx.ProposalSig); err != nil {
-		return fail(BadSignature, "creator: %v", err)
+	return true
+}
+
+// queue adds the transaction's signatures to the batch.
+func (c *checking) queue(b *identity.Batch) {
+	p := c.Parsed
+	c.creatorSig = b.Add(p.Proposal.Creator, identity.DomainProposal, p.Tx.Proposal, p.Tx.ProposalSig)
+	c.endorseSig = make([]int, len(p.Tx.Endorsements))
+	for i, e := range p.Tx.Endorsements {
+		c.endorseSig[i] = b.Add(e.Endorser, identity.DomainEndorsement, p.Tx.Payload, e.Sig)
+	}
+}
+
+// finish decides from the signatures' results and the policy.
+func (c *checking) finish(ix *config.Index, errs []error) {
+	if err := errs[c.creatorSig]; err != nil {
+		c.Code, c.Reason = BadSignature, fmt.Sprintf("creator: %v", err)
+		return
 	}
 	orgs := map[string]bool{}
-	for _, e := range p.Tx.Endorsements {
-		if err := identity.Verify(e.Endorser, identity.DomainEndorsement, p.Tx.Payload, e.Sig); err != nil {
-			return fail(BadSignature, "endorsement: %v", err)
+	for i, e := range c.Parsed.Tx.Endorsements {
+		if err := errs[c.endorseSig[i]]; err != nil {
+			c.Code, c.Reason = BadSignature, fmt.Sprintf("endorsement: %v", err)
+			return
 		}
 		id, _ := identity.PeerIDOf(e.Endorser)
 		if ix.Has(id, config.RoleEndorser) {
@@ -118,9 +149,26 @@ func Check(ix *config.Index, channel string, raw []byte) Checked {
 		}
 	}
 	if !ix.Policy.Satisfied(func(org string) bool { return orgs[org] }) {
-		return fail(EndorsementPolicyFailure, "endorsements from %v do not satisfy %s", keys(orgs), ix.Policy)
+		c.Code, c.Reason = EndorsementPolicyFailure, fmt.Sprintf("endorsements from %v do not satisfy %s", keys(orgs), ix.Policy)
 	}
-	return c
+}
+
+// checkChunk runs stage 1 on txs, checking their signatures in one batch.
+func checkChunk(ix *config.Index, channel string, txs [][]byte, out []Checked) {
+	cs := make([]checking, len(txs))
+	b := identity.NewBatch(3 * len(txs))
+	for i, raw := range txs {
+		if precheck(ix, channel, raw, &cs[i]) {
+			cs[i].queue(b)
+		}
+	}
+	errs := b.Verify()
+	for i := range cs {
+		if cs[i].Parsed != nil && cs[i].Code == Valid {
+			cs[i].finish(ix, errs)
+		}
+		out[i] = cs[i].Checked
+	}
 }
 
 func keys(m map[string]bool) []string {
@@ -131,20 +179,27 @@ func keys(m map[string]bool) []string {
 	return out
 }
 
-// CheckAll runs stage 1 on a block's transactions over all CPUs.
+// maxChunk bounds the transactions whose signatures are checked in one
+// batch (batch verification gains little past a few hundred signatures).
+const maxChunk = 64
+
+// CheckAll runs stage 1 on a block's transactions over all CPUs, checking
+// the signatures of each worker's share in batches (identity.Batch): a
+// transaction's result does not depend on the others'.
 func CheckAll(ix *config.Index, channel string, txs [][]byte) []Checked {
 	out := make([]Checked, len(txs))
 	workers := min(runtime.GOMAXPROCS(0), len(txs))
 	if workers <= 1 {
-		for i, t := range txs {
-			out[i] = Check(ix, channel, t)
+		for i := 0; i < len(txs); i += maxChunk {
+			end := min(i+maxChunk, len(txs))
+			checkChunk(ix, channel, txs[i:end], out[i:end])
 		}
 		return out
 	}
+	chunk := min(maxChunk, max(4, (len(txs)+workers-1)/workers))
 	var wg sync.WaitGroup
 	var next sync.Mutex // guards i
 	i := 0
-	const chunk = 16
 	for range workers {
 		wg.Add(1)
 		go func() {
@@ -157,9 +212,8 @@ func CheckAll(ix *config.Index, channel string, txs [][]byte) []Checked {
 				if start >= len(txs) {
 					return
 				}
-				for j := start; j < min(start+chunk, len(txs)); j++ {
-					out[j] = Check(ix, channel, txs[j])
-				}
+				end := min(start+chunk, len(txs))
+				checkChunk(ix, channel, txs[start:end], out[start:end])
 			}
 		}()
 	}
