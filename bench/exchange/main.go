@@ -203,7 +203,8 @@ func output(bin, repo string, args ...string) (string, error) {
 	return string(out), nil
 }
 
-// fileWrite copies file to a new file without syncing it.
+// fileWrite copies file to a new file without syncing it, in writes of
+// 256 KiB: the size of the blocks the fetching daemon stores.
 func fileWrite(file, out string) (time.Duration, error) {
 	in, err := os.Open(file)
 	if err != nil {
@@ -216,7 +217,7 @@ func fileWrite(file, out string) (time.Duration, error) {
 		return 0, err
 	}
 	defer os.Remove(out)
-	if _, err := io.CopyBuffer(struct{ io.Writer }{f}, in, make([]byte, 4<<20)); err != nil {
+	if _, err := io.CopyBuffer(struct{ io.Writer }{f}, in, make([]byte, 256<<10)); err != nil {
 		f.Close()
 		return 0, err
 	}
