@@ -51,7 +51,15 @@ func main() {
 	dur := flag.Duration("duration", 10*time.Second, "time given to each requests-per-second measurement, in 5 turns")
 	small := flag.Int("small", 1024, "small file size in bytes")
 	ttfbN := flag.Int("ttfb", 2000, "requests of the time-to-first-byte test")
+	daemon := flag.Bool("daemon", false, "instead: compare a running daemon's gateway with the real `node cat` through the same daemon")
 	flag.Parse()
+	if *daemon {
+		if err := runDaemon(*sizeMiB, *runs); err != nil {
+			fmt.Fprintln(os.Stderr, "Error:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	if err := run(*sizeMiB, *runs, *conns, *dur, *small, *ttfbN); err != nil {
 		fmt.Fprintln(os.Stderr, "Error:", err)
 		os.Exit(1)
