@@ -96,3 +96,42 @@ func addrOf(t *testing.T, r *testRepo) string {
 	}
 	return strings.Trim(strings.Fields(out[i:])[0], `",`)
 }
+
+// mounted reports whether dir is a mount point in /proc/self/mounts.
+func mounted(t *testing.T, dir string) bool {
+	t.Helper()
+	b, err := os.ReadFile("/proc/self/mounts")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		if f := strings.Fields(l); len(f) > 1 && f[1] == dir {
+			return true
+		}
+	}
+	return false
+}
+
+// TestDaemonMountEndsWithTheDaemon: `node daemon --mount` mounts the
+// config's mount points, and SIGINT unmounts them cleanly.
+func TestDaemonMountEndsWithTheDaemon(t *testing.T) {
+	needFUSE(t)
+	r := newRepo(t)
+	dir := t.TempDir()
+	ipfsDir, ipnsDir := filepath.Join(dir, "ipfs"), filepath.Join(dir, "ipns")
+	r.must("config", "Mounts.IPFS", ipfsDir)
+	r.must("config", "Mounts.IPNS", ipnsDir)
+	d := startDaemon(t, r, "--mount")
+	t.Cleanup(func() { r.run(nil, "mount", "--unmount", dir) })
+	if !mounted(t, ipfsDir) || !mounted(t, ipnsDir) {
+		t.Fatal("daemon --mount did not mount Mounts.IPFS and Mounts.IPNS")
+	}
+	c := strings.TrimSpace(r.mustIn([]byte("through the mount\n"), "add", "-Q"))
+	if b, err := os.ReadFile(filepath.Join(ipfsDir, c)); err != nil || string(b) != "through the mount\n" {
+		t.Fatalf("reading %s through the mount: %q, %v", c, b, err)
+	}
+	d.stop(t)
+	if mounted(t, ipfsDir) || mounted(t, ipnsDir) {
+		t.Fatal("the mounts outlived the daemon")
+	}
+}
