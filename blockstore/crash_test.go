@@ -1,18 +1,16 @@
 package blockstore_test
 
 import (
-	"bufio"
 	"fmt"
 	"os"
-	"os/exec"
 	"slices"
 	"strconv"
-	"strings"
 	"testing"
 
 	"github.com/multiformats/go-multihash"
 
 	"node/blockstore"
+	"node/internal/crashtest"
 )
 
 // The crash test runs the test binary again as a child that puts blocks
@@ -67,7 +65,7 @@ func TestKill9DuringPuts(t *testing.T) {
 	for round := 0; round < 3; round++ {
 		env := []string{crashDirEnv + "=" + dir, crashStartEnv + "=" + strconv.Itoa(next)}
 		// Vary where the kill lands.
-		acked := killChildAt(t, "TestCrashChild", env, "put ", next, next+200+round*37)
+		acked := crashtest.KillChildAt(t, "TestCrashChild", env, "put ", next, next+200+round*37)
 
 		s, err := blockstore.OpenPackStore(dir, crashOpts)
 		if err != nil {
@@ -194,56 +192,9 @@ func TestKill9DuringCompact(t *testing.T) {
 	next := 0
 	for round := 0; round < 3; round++ {
 		env := []string{compactCrashDirEnv + "=" + dir, crashStartEnv + "=" + strconv.Itoa(next)}
-		done := killChildAt(t, "TestCompactCrashChild", env, "round ", next-1, next+6+round)
+		done := crashtest.KillChildAt(t, "TestCompactCrashChild", env, "round ", next-1, next+6+round)
 		check(done)
 		t.Logf("killed during round %d", done+1)
 		next = done + 1
 	}
-}
-
-// killChildAt runs a crash-test child (the test binary running test child
-// with env added), reads its progress lines "<prefix>N" until N reaches
-// target, kills it with SIGKILL mid-stream, and returns the last N it
-// reported (lines still in the pipe included). from is N before the first
-// line.
-func killChildAt(t *testing.T, child string, env []string, prefix string, from, target int) int {
-	t.Helper()
-	cmd := exec.Command(os.Args[0], "-test.run=^"+child+"$", "-test.count=1")
-	cmd.Env = append(os.Environ(), env...)
-	cmd.Stderr = os.Stderr
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	last := from
-	sc := bufio.NewScanner(out)
-	for last < target && sc.Scan() {
-		line := sc.Text()
-		if n, ok := strings.CutPrefix(line, prefix); ok {
-			last, _ = strconv.Atoi(n)
-		} else if strings.HasPrefix(line, "error") {
-			cmd.Process.Kill()
-			cmd.Wait()
-			t.Fatalf("child: %s", line)
-		}
-	}
-	if last < target {
-		cmd.Process.Kill()
-		cmd.Wait()
-		t.Fatalf("child stopped at %d before %d: %v", last, target, sc.Err())
-	}
-	// The child is now in a later step: kill it mid-stream.
-	if err := cmd.Process.Kill(); err != nil {
-		t.Fatal(err)
-	}
-	for sc.Scan() {
-		if n, ok := strings.CutPrefix(sc.Text(), prefix); ok {
-			last, _ = strconv.Atoi(n)
-		}
-	}
-	cmd.Wait()
-	return last
 }

@@ -1,15 +1,12 @@
 package ledger
 
 import (
-	"bufio"
 	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -17,6 +14,7 @@ import (
 	"github.com/ipfs/go-cid"
 
 	"node/blockstore"
+	"node/internal/crashtest"
 	"node/ledger/block"
 	"node/ledger/identity"
 	"node/ledger/validate"
@@ -316,7 +314,7 @@ func TestKill9DuringCommit(t *testing.T) {
 	env := []string{crashDirEnv + "=" + v.dir, crashSrcEnv + "=" + srcDir}
 	next := 1
 	for round := range 3 {
-		committed := killChildAt(t, "TestCrashChild", env, "committed ", next-1, next+3+round*2)
+		committed := crashtest.KillChildAt(t, "TestCrashChild", env, "committed ", next-1, next+3+round*2)
 		v.reopen(t)
 		height, _, err := v.ch.Digest(ctx)
 		if err != nil {
@@ -355,48 +353,4 @@ func TestKill9DuringCommit(t *testing.T) {
 	if height != uint64(final) || string(h) != ref[height] {
 		t.Fatalf("after catching up: height %d (want %d), same state: %v", height, final, string(h) == ref[height])
 	}
-}
-
-// killChildAt runs a crash-test child (this test binary running test child
-// with env added), reads its progress lines "<prefix>N" until N reaches
-// target, kills it with SIGKILL, and returns the last N it reported.
-func killChildAt(t *testing.T, child string, env []string, prefix string, from, target int) int {
-	t.Helper()
-	cmd := exec.Command(os.Args[0], "-test.run=^"+child+"$", "-test.count=1")
-	cmd.Env = append(os.Environ(), env...)
-	cmd.Stderr = os.Stderr
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	last := from
-	sc := bufio.NewScanner(out)
-	for last < target && sc.Scan() {
-		line := sc.Text()
-		if s, ok := strings.CutPrefix(line, prefix); ok {
-			last, _ = strconv.Atoi(s)
-		} else if strings.HasPrefix(line, "error") {
-			cmd.Process.Kill()
-			cmd.Wait()
-			t.Fatalf("child: %s", line)
-		}
-	}
-	if last < target {
-		cmd.Process.Kill()
-		cmd.Wait()
-		t.Fatalf("child stopped at %d before %d: %v", last, target, sc.Err())
-	}
-	if err := cmd.Process.Kill(); err != nil {
-		t.Fatal(err)
-	}
-	for sc.Scan() {
-		if s, ok := strings.CutPrefix(sc.Text(), prefix); ok {
-			last, _ = strconv.Atoi(s)
-		}
-	}
-	cmd.Wait()
-	return last
 }
