@@ -3,20 +3,14 @@ package fuse
 import (
 	"context"
 	"errors"
-	"fmt"
 	"io"
 	"time"
 
 	"node/unixfs"
 )
 
-// prefetch is how many blocks a stream fetches ahead, per level of the
-// file's tree: the same window unixfs.ReadRange uses (its measurements
-// are in unixfs/file.go).
-const prefetch = 64
-
 // stream reads a file's bytes in order from an offset. A goroutine walks
-// the file's tree, fetching up to prefetch blocks ahead per level, and
+// the file's tree with unixfs.ReadRange (64 blocks ahead per level), and
 // passes the leaves' bytes along without copying them: a read hands the
 // kernel slices of the fetched blocks. (unixfs.File does the same walk
 // but copies every byte through a pipe; on a cold cat that copy was a
@@ -48,7 +42,7 @@ func newStream(ctx context.Context, g unixfs.Getter, file *unixfs.Node, off int6
 				return ctx.Err()
 			}
 		}
-		err := walkLeaves(ctx, g, file, 0, uint64(off), file.FileSize(), emit, 0)
+		err := unixfs.ReadRange(ctx, g, file, uint64(off), file.FileSize(), emit)
 		if err != nil && ctx.Err() == nil {
 			select {
 			case s.pieces <- piece{err: err}:
@@ -114,80 +108,3 @@ func (s *stream) close() { s.cancel() }
 // errStalled: a read waited past its bound for a getter that does not
 // honour its context.
 var errStalled = errors.New("read stalled")
-
-// maxFileDepth bounds recursion through hostile DAGs.
-const maxFileDepth = 64
-
-// walkLeaves emits, in order, the bytes of node (which begins at file
-// offset base) that fall in [start, end), fetching the children that
-// hold them prefetch at a time. The slices emitted are the blocks' own
-// bytes.
-func walkLeaves(ctx context.Context, g unixfs.Getter, n *unixfs.Node, base, start, end uint64, emit func([]byte) error, depth int) error {
-	if depth > maxFileDepth {
-		return fmt.Errorf("%s: %w: file DAG nested too deep", n.CID, unixfs.ErrInvalid)
-	}
-	if !n.IsFile() {
-		return fmt.Errorf("%s: %w: a file links to a %s", n.CID, unixfs.ErrInvalid, n.FS.Type)
-	}
-	data := n.FS.Data
-	if len(data) > 0 && base < end && base+uint64(len(data)) > start {
-		lo := max(start, base) - base
-		hi := min(end, base+uint64(len(data))) - base
-		if err := emit(data[lo:hi]); err != nil {
-			return err
-		}
-	}
-	pos := base + uint64(len(data))
-	type child struct {
-		i    int
-		base uint64
-	}
-	var want []child
-	for i, bs := range n.FS.BlockSizes {
-		if pos >= end {
-			break
-		}
-		if bs > 0 && pos+bs > start {
-			want = append(want, child{i, pos})
-		}
-		pos += bs
-	}
-	type result struct {
-		n   *unixfs.Node
-		err error
-	}
-	fetch := func(i int) chan result {
-		ch := make(chan result, 1)
-		go func() {
-			c, err := unixfs.Get(ctx, g, n.Links[i].Hash)
-			ch <- result{c, err}
-		}()
-		return ch
-	}
-	pending := make([]chan result, len(want))
-	for k := 0; k < len(want) && k < prefetch; k++ {
-		pending[k] = fetch(want[k].i)
-	}
-	for k, w := range want {
-		var r result
-		select {
-		case r = <-pending[k]:
-		case <-ctx.Done():
-			return ctx.Err()
-		}
-		pending[k] = nil
-		if k+prefetch < len(want) {
-			pending[k+prefetch] = fetch(want[k+prefetch].i)
-		}
-		if r.err != nil {
-			return r.err
-		}
-		if got, declared := r.n.FileSize(), n.FS.BlockSizes[w.i]; got != declared {
-			return fmt.Errorf("%s: %w: child %s holds %d bytes but its parent says %d", n.CID, unixfs.ErrInvalid, r.n.CID, got, declared)
-		}
-		if err := walkLeaves(ctx, g, r.n, w.base, start, end, emit, depth+1); err != nil {
-			return err
-		}
-	}
-	return nil
-}

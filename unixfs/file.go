@@ -15,8 +15,9 @@ const prefetch = 64
 // ReadRange calls emit with the file's bytes from offset start up to end
 // (exclusive; end beyond the file means its end), in order. It fetches only
 // the blocks that hold bytes of the range, up to `prefetch` of them ahead
-// at each level of the tree. The slices passed to emit are only valid
-// during the call.
+// at each level of the tree. The slices passed to emit are the blocks' own
+// bytes, never reused: a caller may keep them (the FUSE mount hands them to
+// the kernel without copying) but must not modify them.
 func ReadRange(ctx context.Context, g Getter, file *Node, start, end uint64, emit func([]byte) error) error {
 	if !file.IsFile() {
 		return fmt.Errorf("%s is a %s: %w", file.CID, file.FS.Type, ErrNotFile)
@@ -93,10 +94,12 @@ func walkFile(ctx context.Context, g Getter, n *Node, base, start, end uint64, e
 		pending[k] = fetch(want[k].i)
 	}
 	for k, w := range want {
-		if err := ctx.Err(); err != nil {
-			return err
+		var r result
+		select {
+		case r = <-pending[k]:
+		case <-ctx.Done():
+			return ctx.Err()
 		}
-		r := <-pending[k]
 		pending[k] = nil
 		if k+prefetch < len(want) {
 			pending[k+prefetch] = fetch(want[k+prefetch].i)
