@@ -47,6 +47,7 @@ func (d *Daemon) Mount(ipfsDir, ipnsDir string) error {
 			}
 			return core.ResolveCID(ctx, d.Node.Blocks, p)
 		},
+		HoldGC:   d.Node.Pins.PinLock,
 		StageDir: filepath.Join(d.Node.Repo.Root(), "mount-staging"),
 		Log:      d.log.With("subsystem", "fuse"),
 	}

@@ -48,6 +48,12 @@ type Config struct {
 	// blockstore.ErrNotFound, starts with an empty directory. Nil: start
 	// empty.
 	LocalRoot func(ctx context.Context) (cid.Cid, error)
+	// HoldGC, when set, holds off garbage collection (a read lock on it,
+	// like pin.Pinner.PinLock) from the first block written for
+	// /ipns/local until a root holding every written block is published,
+	// so a GC in between cannot delete them. The publisher must pin the
+	// root it publishes. Nil: no coordination with GC.
+	HoldGC func(ctx context.Context) (release func(), err error)
 	// ReadTimeout bounds every block fetch: an operation that needs a
 	// block which cannot be fetched in this time fails with EIO
 	// (default DefaultReadTimeout).

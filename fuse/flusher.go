@@ -109,6 +109,7 @@ func (fl *flusher) run() {
 		case <-fl.stopReq:
 			timer.Stop()
 			fl.stopErr = fl.flush(nil)
+			fl.t.gc.published(0, true) // the mount is gone: nothing to protect
 			return
 		}
 	}
@@ -164,7 +165,17 @@ func (fl *flusher) flush(force *mnode) error {
 	if err != nil {
 		return err
 	}
+	// The GC hold may go once this root is published, if every block
+	// written so far is in it: nothing was written after the mark, no file
+	// waits to be committed and none is being imported as it is written.
+	mark := t.gc.mark()
+	t.mu.Lock()
+	settled := len(t.pending) == 0 && t.pipes.Load() == 0
+	t.mu.Unlock()
 	if root == fl.published {
+		if settled {
+			t.gc.published(mark, false)
+		}
 		return nil
 	}
 	if s, ok := t.store.(interface{ Sync(context.Context) error }); ok {
@@ -179,6 +190,9 @@ func (fl *flusher) flush(force *mnode) error {
 		t.fsys.log.Info("published /ipns/local", "root", root)
 	}
 	fl.published = root
+	if settled {
+		t.gc.published(mark, false)
+	}
 	return nil
 }
 

@@ -49,6 +49,7 @@ type localTree struct {
 	pending map[*mnode]struct{} // files whose content changed since it was committed
 
 	flusher *flusher
+	gc      *gcHold // keeps GC off written blocks until they are published
 }
 
 // mnode is a file, directory or symlink of /ipns/local.
@@ -99,6 +100,10 @@ const localIno = 1 << 63
 
 func newLocalTree(fsys *mountFS, store blockstore.Store, stageDir string, root cid.Cid) *localTree {
 	t := &localTree{fsys: fsys, store: store, stageDir: stageDir, nextIno: localIno + 2, pending: map[*mnode]struct{}{}}
+	t.gc = &gcHold{hold: fsys.cfg.HoldGC}
+	if t.gc.hold != nil {
+		t.store = heldStore{Store: store, g: t.gc}
+	}
 	t.root = &mnode{ino: localIno + 1, kind: kindDir, perm: 0o755, mtime: time.Now()}
 	if root.Defined() {
 		t.root.base = root
