@@ -241,8 +241,10 @@ func (d *Daemon) ServeGateway() error {
 	}
 	// The handler is the whole server's: a ServeMux in front would clean
 	// paths (and redirect "..") before the gateway can refuse them.
+	// A ledger channel's blocks are its members' business: the gateway
+	// answers for them as for content that does not exist.
 	h := gateway.New(gateway.Config{
-		Blocks: d.Node.Blocks, Local: d.local, Names: d.Names,
+		Blocks: publicBlocks{d.Node.Blocks, d.PrivateBlock}, Local: d.local, Names: d.Names,
 		RetrievalTimeout: timeout, Log: d.log.With("subsystem", "gateway"),
 	})
 	m, err := multiaddr.NewMultiaddr(addr)
@@ -260,6 +262,19 @@ func (d *Daemon) ServeGateway() error {
 		return fmt.Errorf("writing the gateway address file: %w", err)
 	}
 	return nil
+}
+
+// publicBlocks reads blocks, refusing private ones as not found.
+type publicBlocks struct {
+	blocks  blockstore.Store
+	private func(cid.Cid) bool
+}
+
+func (p publicBlocks) Get(ctx context.Context, c cid.Cid) ([]byte, error) {
+	if p.private(c) {
+		return nil, fmt.Errorf("%s: %w", c, blockstore.ErrNotFound)
+	}
+	return p.blocks.Get(ctx, c)
 }
 
 // Addrs are the host's listen addresses with its peer ID, or none offline.

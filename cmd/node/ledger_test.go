@@ -244,6 +244,15 @@ func TestLedgerOneNode(t *testing.T) {
 		t.Fatalf("block head: %+v %v", head, err)
 	}
 	h, dg := digest(t, r, "demo")
+	// The gateway does not serve channel blocks (only members may read
+	// them), while it serves public content.
+	if body, status := gatewayTry(t, r, "/ipfs/"+dg+"?format=raw"); status != http.StatusNotFound {
+		t.Fatalf("gateway GET of the channel head: status %d, want 404\n%s", status, body)
+	}
+	pub := strings.TrimSpace(r.mustIn([]byte("public"), "add", "-Q"))
+	if body, status := gatewayTry(t, r, "/ipfs/"+pub); status != http.StatusOK || body != "public" {
+		t.Fatalf("gateway GET of public content: %d %q", status, body)
+	}
 	if h != 4 || dg != head.CID {
 		t.Fatalf("digest %d %s, head block %s", h, dg, head.CID)
 	}
