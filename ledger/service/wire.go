@@ -210,6 +210,9 @@ func writeFrame(w io.Writer, payload []byte) error {
 }
 
 // readFrame reads one length-prefixed frame of at most MaxFrame bytes.
+// The buffer grows with what arrives (64 KiB, then fourfold), so a peer
+// that announces a large frame and sends nothing costs little: anyone may
+// open a stream, members or not.
 func readFrame(r *bufio.Reader) ([]byte, error) {
 	n, err := varint.ReadUvarint(r)
 	if err != nil {
@@ -221,9 +224,18 @@ func readFrame(r *bufio.Reader) ([]byte, error) {
 	if n > MaxFrame {
 		return nil, fmt.Errorf("%w: %d-byte frame, over the %d-byte limit", ErrMalformedMessage, n, MaxFrame)
 	}
-	b := make([]byte, n)
-	if _, err := io.ReadFull(r, b); err != nil {
-		return nil, fmt.Errorf("%w: frame of %d bytes cut short: %w", ErrMalformedMessage, n, err)
+	b := make([]byte, 0, min(int(n), 64<<10))
+	for len(b) < int(n) {
+		if len(b) == cap(b) {
+			grown := make([]byte, len(b), min(4*cap(b), int(n)))
+			copy(grown, b)
+			b = grown
+		}
+		k, err := io.ReadFull(r, b[len(b):cap(b)])
+		b = b[:len(b)+k]
+		if err != nil {
+			return nil, fmt.Errorf("%w: frame of %d bytes cut short after %d: %w", ErrMalformedMessage, n, len(b), err)
+		}
 	}
 	return b, nil
 }
