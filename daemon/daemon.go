@@ -122,6 +122,10 @@ func Start(ctx context.Context, node *core.Node, opts Options) (_ *Daemon, err e
 		if d.Bitswap, err = bitswap.New(d.Host, node.Blocks, d.DHT, bcfg, log); err != nil {
 			return nil, err
 		}
+		// Until the ledger's channels are loaded (startLedger sets the
+		// real policy), no dag-cbor block is served: it may be a
+		// channel's, which only members may fetch.
+		d.Bitswap.Server.SetAccess(holdDagCBOR{})
 		d.Bitswap.Start(ctx)
 		// Reads fetch what the store lacks; writes wake waiting peers.
 		// Pinning reads through it too, so `pin add` fetches what it
@@ -263,6 +267,11 @@ func (d *Daemon) ServeGateway() error {
 	}
 	return nil
 }
+
+// holdDagCBOR is the Bitswap access policy before the ledger is loaded.
+type holdDagCBOR struct{}
+
+func (holdDagCBOR) MayFetch(_ peer.ID, c cid.Cid) bool { return c.Prefix().Codec != cid.DagCBOR }
 
 // publicBlocks reads blocks, refusing private ones as not found.
 type publicBlocks struct {
