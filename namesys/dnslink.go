@@ -201,12 +201,24 @@ func exchangeTXT(ctx context.Context, server, fqdn string) ([]string, time.Durat
 	default:
 		return nil, 0, fmt.Errorf("%s answered %s", server, dns.RcodeToString[in.Rcode])
 	}
+	// Only records of the name asked for count, or of the names its
+	// CNAMEs lead to: a server must not slip in another name's TXT.
+	owners := map[string]bool{dns.CanonicalName(fqdn): true}
+	for grew := true; grew; {
+		grew = false
+		for _, rr := range in.Answer {
+			if c, ok := rr.(*dns.CNAME); ok && owners[dns.CanonicalName(c.Hdr.Name)] && !owners[dns.CanonicalName(c.Target)] {
+				owners[dns.CanonicalName(c.Target)] = true
+				grew = true
+			}
+		}
+	}
 	var txts []string
 	ttl := uint32(0)
 	for _, rr := range in.Answer {
 		t, ok := rr.(*dns.TXT)
-		if !ok {
-			continue // CNAMEs on the way
+		if !ok || !owners[dns.CanonicalName(t.Hdr.Name)] {
+			continue // CNAMEs on the way, or another name's record
 		}
 		if len(txts) == 0 || t.Hdr.Ttl < ttl {
 			ttl = t.Hdr.Ttl

@@ -27,7 +27,8 @@ type dnsServer struct {
 type dnsAnswer struct {
 	txts  [][]string // each TXT record's strings
 	ttl   uint32
-	rcode int // dns.RcodeSuccess unless set
+	rcode int    // dns.RcodeSuccess unless set
+	owner string // the records' owner name; the question's unless set
 }
 
 func newDNSServer(t *testing.T) *dnsServer {
@@ -95,9 +96,13 @@ func (s *dnsServer) serve(w dns.ResponseWriter, q *dns.Msg) {
 	case a.rcode != 0:
 		m.Rcode = a.rcode
 	case q.Question[0].Qtype == dns.TypeTXT:
+		owner := q.Question[0].Name
+		if a.owner != "" {
+			owner = a.owner
+		}
 		for _, txt := range a.txts {
 			m.Answer = append(m.Answer, &dns.TXT{
-				Hdr: dns.RR_Header{Name: q.Question[0].Name, Rrtype: dns.TypeTXT, Class: dns.ClassINET, Ttl: a.ttl},
+				Hdr: dns.RR_Header{Name: owner, Rrtype: dns.TypeTXT, Class: dns.ClassINET, Ttl: a.ttl},
 				Txt: txt,
 			})
 		}
@@ -208,6 +213,19 @@ func TestDNSLink(t *testing.T) {
 
 // TestDNSServerUnreachable: a resolver that answers nothing gives ErrDNS,
 // or the context's deadline when it stays silent.
+// TestDNSLinkIgnoresOtherNames: a TXT record of another name in the
+// answer (a confused or hostile server) is not taken as the domain's.
+func TestDNSLinkIgnoresOtherNames(t *testing.T) {
+	ctx := testCtx(t)
+	srv := newDNSServer(t)
+	tr := newRepo(t)
+	ns := newNS(t, tr, nil, newClock(), func(c *Config) { c.DNSResolver = srv.addr })
+	srv.set("_dnslink.victim.org.", dnsAnswer{txts: [][]string{{"dnslink=" + testPath("evil")}}, ttl: 30, owner: "_dnslink.elsewhere.org."})
+	if res, err := ns.Resolve(ctx, "victim.org", ResolveOptions{}); err == nil {
+		t.Fatalf("victim.org resolved to %s through another name's record", res.Path)
+	}
+}
+
 func TestDNSServerUnreachable(t *testing.T) {
 	// A closed port: the kernel refuses at once.
 	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
