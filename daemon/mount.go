@@ -148,12 +148,18 @@ func (p *localPublisher) Publish(ctx context.Context, value string) error {
 	if err := p.node.Pins.PinRecursive(ctx, root); err != nil {
 		return fmt.Errorf("pinning the new root of /ipns/local: %w", err)
 	}
+	ds := p.node.Repo.Datastore()
+	old, _ := ds.Get(localPinKey)
 	_, _, err = p.names.Publish(ctx, namesys.SelfKey, value, namesys.PublishOptions{})
 	if err != nil && !errors.Is(err, namesys.ErrPutFailed) { // ErrPutFailed: stored locally, republished later
+		if string(old) != root.String() {
+			// Not published: the mount retries with a newer root, so this
+			// pin would stay behind.
+			p.node.Pins.Unpin(context.WithoutCancel(ctx), root, true)
+		}
 		return err
 	}
-	ds := p.node.Repo.Datastore()
-	if old, err := ds.Get(localPinKey); err == nil && string(old) != root.String() {
+	if old != nil && string(old) != root.String() {
 		if c, err := cid.Decode(string(old)); err == nil {
 			p.node.Pins.Unpin(ctx, c, true) // gone already is fine
 		}
