@@ -88,6 +88,21 @@ func (s identityStore) Get(ctx context.Context, c cid.Cid) ([]byte, error) {
 	return s.Store.Get(ctx, c)
 }
 
+// GetBuffer forwards to the wrapped store's GetBuffer when it has one
+// (Get otherwise). An identity CID's bytes come back in a new slice, never
+// in buf.
+func (s identityStore) GetBuffer(ctx context.Context, c cid.Cid, buf []byte) ([]byte, error) {
+	if d, ok := inline(c); ok {
+		return append([]byte(nil), d...), nil
+	}
+	if b, ok := s.Store.(interface {
+		GetBuffer(context.Context, cid.Cid, []byte) ([]byte, error)
+	}); ok {
+		return b.GetBuffer(ctx, c, buf)
+	}
+	return s.Store.Get(ctx, c)
+}
+
 func (s identityStore) Has(ctx context.Context, c cid.Cid) (bool, error) {
 	if _, ok := inline(c); ok {
 		return true, nil

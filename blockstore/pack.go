@@ -434,8 +434,14 @@ func (s *PackStore) lookup(c cid.Cid) (loc, *pack, error) {
 // Get returns a copy of the block's bytes. It checks the record's CRC-32C
 // and key, so bytes damaged on disk give an error wrapping ErrCorrupt.
 func (s *PackStore) Get(_ context.Context, c cid.Cid) ([]byte, error) {
+	return s.get(c, nil)
+}
+
+// get reads c's block into buf when its capacity holds the whole record
+// (see GetBuffer), into a new slice otherwise.
+func (s *PackStore) get(c cid.Cid, buf []byte) ([]byte, error) {
 	for attempt := 0; ; attempt++ {
-		l, data, err := s.read(c)
+		l, data, err := s.read(c, buf)
 		if err == nil || attempt == 2 {
 			return data, err
 		}
@@ -455,15 +461,21 @@ func (s *PackStore) Get(_ context.Context, c cid.Cid) ([]byte, error) {
 	}
 }
 
-// read reads c's record once and returns where it was found.
-func (s *PackStore) read(c cid.Cid) (loc, []byte, error) {
+// read reads c's record once, into buf when it has room, and returns
+// where it was found.
+func (s *PackStore) read(c cid.Cid, buf []byte) (loc, []byte, error) {
 	l, p, err := s.lookup(c)
 	if err != nil {
 		return l, nil, err
 	}
 	defer p.readers.Done()
 	key := Key(c)
-	rec := make([]byte, recHeaderLen+len(key)+int(l.n))
+	var rec []byte
+	if need := recHeaderLen + len(key) + int(l.n); cap(buf) >= need {
+		rec = buf[:need]
+	} else {
+		rec = make([]byte, need)
+	}
 	start := l.off - recHeaderLen - int64(len(key))
 	if _, err := p.f.ReadAt(rec, start); err != nil {
 		return l, nil, fmt.Errorf("reading block %s from pack %s at offset %d: %w", c, packName(l.pack), start, err)

@@ -6,4 +6,10 @@
 // goroutine of its peer (one per peer with work), which reads the blocks,
 // sends the message and reports back what was sent. A peer that stalls
 // holds up only its own answers.
+//
+// Blocks of 64 KiB and more are read into buffers pooled by size class
+// (256 KiB, 1 MiB, 2 MiB) when the store can read into a given buffer
+// (GetBuffer, as blockstore.PackStore and WithIdentity over it offer); a
+// buffer goes back to its pool once SendMessage has returned for the
+// message carrying it, so Net must not keep a message after sending it.
 package server

@@ -16,7 +16,9 @@ import (
 	"node/blockstore"
 )
 
-// Store is what the server reads blocks from.
+// Store is what the server reads blocks from. A store that also has
+// GetBuffer (bufferedGetter) has large blocks read into pooled buffers,
+// reused once the message carrying them has been written.
 type Store interface {
 	Get(ctx context.Context, c cid.Cid) ([]byte, error)
 	Size(ctx context.Context, c cid.Cid) (int, error)
@@ -29,7 +31,8 @@ type Access interface {
 	MayFetch(p peer.ID, c cid.Cid) bool
 }
 
-// Net sends messages to peers.
+// Net sends messages to peers. SendMessage must not keep m, or anything
+// it points to, after it returns: the blocks' buffers are then reused.
 type Net interface {
 	SendMessage(ctx context.Context, p peer.ID, m *message.Message) error
 }
@@ -47,6 +50,7 @@ type Server struct {
 	log   *slog.Logger
 
 	access atomic.Pointer[Access] // nil: every peer may fetch every block
+	bufs   bufferPool             // block buffers of the peer senders
 	engine *decision.Engine       // owned by run
 	events chan func(now time.Time)
 	done   chan taskResult
@@ -154,19 +158,15 @@ func (s *Server) post(f func(now time.Time)) {
 // peerSender sends one peer's tasks in order until its queue is closed.
 // It reads the next task's blocks while the last message is being written.
 func (s *Server) peerSender(ctx context.Context, q <-chan decision.Task) {
-	type built struct {
-		t     decision.Task
-		m     *message.Message
-		bytes int
-	}
 	ready := make(chan built, 1)
 	go func() {
 		defer close(ready)
 		for t := range q {
-			m, n := s.build(ctx, t)
+			b := s.build(ctx, t)
 			select {
-			case ready <- built{t, m, n}:
+			case ready <- b:
 			case <-ctx.Done():
+				s.bufs.put(b.bufs) // dropped unsent
 				return
 			}
 		}
@@ -180,9 +180,14 @@ func (s *Server) peerSender(ctx context.Context, q <-chan decision.Task) {
 				blocks, bytes = len(b.m.Blocks), b.bytes
 			}
 		}
+		// SendMessage has returned (written, or given up): nothing reads
+		// the blocks any more.
+		s.bufs.put(b.bufs)
 		select {
 		case s.done <- taskResult{task: b.t, blocks: blocks, bytes: bytes}:
 		case <-ctx.Done():
+			// A message left in ready is dropped with its buffers: the
+			// garbage collector takes them.
 			return
 		}
 	}
@@ -205,18 +210,30 @@ func (s *Server) mayFetch(p peer.ID, c cid.Cid) bool {
 	return a == nil || (*a).MayFetch(p, c)
 }
 
-// build reads one task's blocks into its message; bytes is their size.
+// built is a task's message, ready to send.
+type built struct {
+	t     decision.Task
+	m     *message.Message
+	bytes int       // of the blocks
+	bufs  []*[]byte // pooled buffers the blocks lie in, put back once sent
+}
+
+// build reads one task's blocks into its message.
 // The access policy is checked again here: a block stored after the want
 // arrived is handed out by the engine to whoever wanted it.
-func (s *Server) build(ctx context.Context, t decision.Task) (m *message.Message, bytes int) {
+func (s *Server) build(ctx context.Context, t decision.Task) built {
 	p := t.Peer
-	m = &message.Message{PendingBytes: int32(min(t.PendingBytes, 1<<31-1))}
+	m := &message.Message{PendingBytes: int32(min(t.PendingBytes, 1<<31-1))}
+	b := built{t: t, m: m}
 	for _, c := range t.Blocks {
 		if !s.mayFetch(p, c) {
 			m.Presences = append(m.Presences, message.Presence{CID: c, Type: message.DontHave})
 			continue
 		}
-		data, err := s.store.Get(ctx, c)
+		data, buf, err := s.read(ctx, c)
+		if buf != nil {
+			b.bufs = append(b.bufs, buf)
+		}
 		if err != nil {
 			// Gone since the want was resolved (GC), or unreadable: say
 			// we do not have it rather than sending nothing.
@@ -227,7 +244,7 @@ func (s *Server) build(ctx context.Context, t decision.Task) (m *message.Message
 			continue
 		}
 		m.Blocks = append(m.Blocks, blockstore.Block{CID: c, Data: data})
-		bytes += len(data)
+		b.bytes += len(data)
 	}
 	for _, c := range t.Haves {
 		typ := message.Have
@@ -239,7 +256,22 @@ func (s *Server) build(ctx context.Context, t decision.Task) (m *message.Message
 	for _, c := range t.DontHaves {
 		m.Presences = append(m.Presences, message.Presence{CID: c, Type: message.DontHave})
 	}
-	return m, bytes
+	return b
+}
+
+// read reads a block: a large one into a pooled buffer, returned as buf
+// (also on error) to be put back once nothing reads data any more.
+func (s *Server) read(ctx context.Context, c cid.Cid) (data []byte, buf *[]byte, err error) {
+	if g, ok := s.store.(bufferedGetter); ok {
+		if size, err := s.store.Size(ctx, c); err == nil {
+			if buf = s.bufs.get(size); buf != nil {
+				data, err = g.GetBuffer(ctx, c, (*buf)[:0])
+				return data, buf, err
+			}
+		}
+	}
+	data, err = s.store.Get(ctx, c)
+	return data, nil, err
 }
 
 // ReceiveMessage takes a peer's want-list and credits every block it sent
