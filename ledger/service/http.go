@@ -39,17 +39,17 @@ func (m *Manager) Handler() http.Handler {
 	mux.HandleFunc("GET "+p+"channels/{name}", m.apiInfo)
 	mux.HandleFunc("POST "+p+"channels/{name}/join", m.apiJoin)
 	mux.HandleFunc("POST "+p+"channels/{name}/invoke", m.apiInvoke)
-	mux.HandleFunc("GET "+p+"channels/{name}/state/{key...}", m.apiGet)
-	mux.HandleFunc("GET "+p+"channels/{name}/history/{key...}", m.apiHistory)
+	mux.HandleFunc("GET "+p+"channels/{name}/state/{key...}", m.channelView(viewGet))
+	mux.HandleFunc("GET "+p+"channels/{name}/history/{key...}", m.channelView(viewHistory))
 	mux.HandleFunc("POST "+p+"channels/{name}/sql", m.apiSQL)
 	mux.HandleFunc("POST "+p+"channels/{name}/find", m.apiFind)
-	mux.HandleFunc("GET "+p+"channels/{name}/indexes", m.apiIndexes)
+	mux.HandleFunc("GET "+p+"channels/{name}/indexes", m.channelView(viewIndexes))
 	mux.HandleFunc("POST "+p+"channels/{name}/indexes", m.apiAddIndex)
-	mux.HandleFunc("GET "+p+"channels/{name}/blocks/{n}", m.apiBlock)
-	mux.HandleFunc("GET "+p+"channels/{name}/digest", m.apiDigest)
-	mux.HandleFunc("GET "+p+"channels/{name}/verify", m.apiVerify)
-	mux.HandleFunc("GET "+p+"channels/{name}/tx/{txid}", m.apiTx)
-	mux.HandleFunc("GET "+p+"channels/{name}/proof/{txid}", m.apiProof)
+	mux.HandleFunc("GET "+p+"channels/{name}/blocks/{n}", m.channelView(viewBlock))
+	mux.HandleFunc("GET "+p+"channels/{name}/digest", m.channelView(viewDigest))
+	mux.HandleFunc("GET "+p+"channels/{name}/verify", m.channelView(viewVerify))
+	mux.HandleFunc("GET "+p+"channels/{name}/tx/{txid}", m.channelView(viewTx))
+	mux.HandleFunc("GET "+p+"channels/{name}/proof/{txid}", m.channelView(viewProof))
 	mux.HandleFunc("GET "+p+"channels/{name}/events", m.apiEvents)
 	mux.HandleFunc("POST "+p+"verify-proof", apiVerifyProof)
 	mux.HandleFunc(p, func(w http.ResponseWriter, r *http.Request) {
@@ -139,6 +139,22 @@ func (m *Manager) channelOf(w http.ResponseWriter, r *http.Request) *ledger.Chan
 		return nil
 	}
 	return ch
+}
+
+// channelView answers a read of the channel named in the path as JSON.
+func (m *Manager) channelView(view func(r *http.Request, ch *ledger.Channel) (any, error)) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		ch := m.channelOf(w, r)
+		if ch == nil {
+			return
+		}
+		v, err := view(r, ch)
+		if err != nil {
+			fail(w, err, http.StatusInternalServerError)
+			return
+		}
+		writeJSON(w, http.StatusOK, v)
+	}
 }
 
 func (m *Manager) apiList(w http.ResponseWriter, r *http.Request) {
@@ -241,34 +257,18 @@ type GetResponse struct {
 	Version tx.Version      `json:"version"`
 }
 
-func (m *Manager) apiGet(w http.ResponseWriter, r *http.Request) {
-	ch := m.channelOf(w, r)
-	if ch == nil {
-		return
-	}
+func viewGet(r *http.Request, ch *ledger.Channel) (any, error) {
 	key := r.PathValue("key")
 	v, ver, err := ch.Get(r.Context(), chaincodeOf(r), key)
-	if err != nil {
-		fail(w, err, http.StatusInternalServerError)
-		return
-	}
-	writeJSON(w, http.StatusOK, GetResponse{Key: key, Value: statedb.ValueJSON(v), Version: ver})
+	return GetResponse{Key: key, Value: statedb.ValueJSON(v), Version: ver}, err
 }
 
-func (m *Manager) apiHistory(w http.ResponseWriter, r *http.Request) {
-	ch := m.channelOf(w, r)
-	if ch == nil {
-		return
-	}
+func viewHistory(r *http.Request, ch *ledger.Channel) (any, error) {
 	h, err := ch.History(r.Context(), chaincodeOf(r), r.PathValue("key"))
-	if err != nil {
-		fail(w, err, http.StatusInternalServerError)
-		return
-	}
 	if h == nil {
 		h = []statedb.HistoryEntry{}
 	}
-	writeJSON(w, http.StatusOK, h)
+	return h, err
 }
 
 // SQLRequest is the body of POST channels/{name}/sql.
@@ -322,20 +322,12 @@ func (m *Manager) apiFind(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, FindResponse{Docs: ViewDocs(res.Docs), Bookmark: res.Bookmark})
 }
 
-func (m *Manager) apiIndexes(w http.ResponseWriter, r *http.Request) {
-	ch := m.channelOf(w, r)
-	if ch == nil {
-		return
-	}
+func viewIndexes(r *http.Request, ch *ledger.Channel) (any, error) {
 	ixs, err := ch.Indexes(r.Context())
-	if err != nil {
-		fail(w, err, http.StatusInternalServerError)
-		return
-	}
 	if ixs == nil {
 		ixs = []statedb.Index{}
 	}
-	writeJSON(w, http.StatusOK, ixs)
+	return ixs, err
 }
 
 func (m *Manager) apiAddIndex(w http.ResponseWriter, r *http.Request) {
@@ -368,17 +360,12 @@ func BlockAt(ctx context.Context, ch *ledger.Channel, n string) (*ledger.StoredB
 	return ch.Block(ctx, num)
 }
 
-func (m *Manager) apiBlock(w http.ResponseWriter, r *http.Request) {
-	ch := m.channelOf(w, r)
-	if ch == nil {
-		return
-	}
+func viewBlock(r *http.Request, ch *ledger.Channel) (any, error) {
 	sb, err := BlockAt(r.Context(), ch, r.PathValue("n"))
 	if err != nil {
-		fail(w, err, http.StatusInternalServerError)
-		return
+		return nil, err
 	}
-	writeJSON(w, http.StatusOK, ViewBlock(r.Context(), ch, sb))
+	return ViewBlock(r.Context(), ch, sb), nil
 }
 
 // Digest is a channel's height and head CID.
@@ -388,56 +375,21 @@ type Digest struct {
 	Head    string `json:"head"`
 }
 
-func (m *Manager) apiDigest(w http.ResponseWriter, r *http.Request) {
-	ch := m.channelOf(w, r)
-	if ch == nil {
-		return
-	}
+func viewDigest(r *http.Request, ch *ledger.Channel) (any, error) {
 	h, head, err := ch.Digest(r.Context())
-	if err != nil {
-		fail(w, err, http.StatusInternalServerError)
-		return
-	}
-	writeJSON(w, http.StatusOK, Digest{Channel: ch.Name(), Height: h, Head: head.String()})
+	return Digest{Channel: ch.Name(), Height: h, Head: head.String()}, err
 }
 
-func (m *Manager) apiVerify(w http.ResponseWriter, r *http.Request) {
-	ch := m.channelOf(w, r)
-	if ch == nil {
-		return
-	}
-	rep, err := ch.Verify(r.Context())
-	if err != nil {
-		fail(w, err, http.StatusInternalServerError)
-		return
-	}
-	writeJSON(w, http.StatusOK, rep)
+func viewVerify(r *http.Request, ch *ledger.Channel) (any, error) {
+	return ch.Verify(r.Context())
 }
 
-func (m *Manager) apiTx(w http.ResponseWriter, r *http.Request) {
-	ch := m.channelOf(w, r)
-	if ch == nil {
-		return
-	}
-	res, err := ch.Tx(r.Context(), r.PathValue("txid"))
-	if err != nil {
-		fail(w, err, http.StatusInternalServerError)
-		return
-	}
-	writeJSON(w, http.StatusOK, res)
+func viewTx(r *http.Request, ch *ledger.Channel) (any, error) {
+	return ch.Tx(r.Context(), r.PathValue("txid"))
 }
 
-func (m *Manager) apiProof(w http.ResponseWriter, r *http.Request) {
-	ch := m.channelOf(w, r)
-	if ch == nil {
-		return
-	}
-	p, err := ch.Proof(r.Context(), r.PathValue("txid"))
-	if err != nil {
-		fail(w, err, http.StatusInternalServerError)
-		return
-	}
-	writeJSON(w, http.StatusOK, p)
+func viewProof(r *http.Request, ch *ledger.Channel) (any, error) {
+	return ch.Proof(r.Context(), r.PathValue("txid"))
 }
 
 // VerifyProofRequest is the body of POST verify-proof.
