@@ -155,6 +155,10 @@ func dialAddr(addr string) (string, error) {
 }
 
 func (c *cli) readFrames(r *bufio.Reader) error {
+	// Output is copied in large pieces (a 1 GiB cat is a thousand writes,
+	// not tens of thousands); hiding the writers' ReadFrom keeps io.Copy
+	// from falling back to its own 32 KiB buffer.
+	buf := make([]byte, 1<<20)
 	for {
 		typ, err := r.ReadByte()
 		if err != nil {
@@ -166,9 +170,9 @@ func (c *cli) readFrames(r *bufio.Reader) error {
 		}
 		switch typ {
 		case frameStdout:
-			_, err = io.CopyN(c.stdout, r, int64(n))
+			_, err = copyN(c.stdout, r, int64(n), buf)
 		case frameStderr:
-			_, err = io.CopyN(c.stderr, r, int64(n))
+			_, err = copyN(c.stderr, r, int64(n), buf)
 		case frameExit:
 			msg := make([]byte, n)
 			if _, err := io.ReadFull(r, msg); err != nil {
@@ -230,6 +234,15 @@ func cliHandler(d *daemon.Daemon, node *core.Node) http.Handler {
 		fw.write(frameExit, []byte(msg))
 		r.Body.Close()
 	})
+}
+
+// copyN copies n bytes from r to w through buf, failing if fewer arrive.
+func copyN(w io.Writer, r io.Reader, n int64, buf []byte) (int64, error) {
+	written, err := io.CopyBuffer(struct{ io.Writer }{w}, io.LimitReader(r, n), buf)
+	if err == nil && written < n {
+		err = io.ErrUnexpectedEOF
+	}
+	return written, err
 }
 
 // frameWriter writes frames to an HTTP response, flushing each one so the
