@@ -13,6 +13,7 @@ import (
 
 	"node/blockstore"
 	"node/car"
+	"node/internal/testutil"
 	"node/unixfs"
 )
 
@@ -254,14 +255,14 @@ func TestMissingBlockMidway(t *testing.T) {
 
 func TestCARHeadFetchesNothingMore(t *testing.T) {
 	s := newSite(t)
-	cg := &countingGetter{g: s.store}
+	cg := testutil.NewCountingGetter(s.store)
 	srv := serve(t, Config{Blocks: cg})
 	r := do(t, "HEAD", srv.URL+"/ipfs/"+s.root.String()+"?format=car").wantStatus(t, 200).
 		wantHeader(t, "Content-Type", carContentType)
 	if len(r.body) != 0 {
 		t.Fatal("HEAD returned a body")
 	}
-	if got := cg.take(); len(got) != 1 {
+	if got := cg.Take(); len(got) != 1 {
 		t.Fatalf("HEAD of a CAR fetched %d blocks, want 1 (the root)", len(got))
 	}
 }

@@ -20,6 +20,7 @@ import (
 
 	"node/blockstore"
 	"node/dagpb"
+	"node/internal/testutil"
 	"node/ipns"
 	"node/unixfs"
 )
@@ -293,7 +294,7 @@ func TestConditional(t *testing.T) {
 
 func TestHEADReadsLittle(t *testing.T) {
 	s := newSite(t)
-	cg := &countingGetter{g: s.store}
+	cg := testutil.NewCountingGetter(s.store)
 	srv := serve(t, Config{Blocks: cg})
 	// The extension gives the type: the path and the file's root only.
 	r := do(t, "HEAD", srv.URL+"/ipfs/"+s.root.String()+"/big.bin").wantStatus(t, 200).
@@ -301,17 +302,17 @@ func TestHEADReadsLittle(t *testing.T) {
 	if len(r.body) != 0 {
 		t.Fatal("HEAD returned a body")
 	}
-	if got := cg.take(); len(got) != 2 {
+	if got := cg.Take(); len(got) != 2 {
 		t.Fatalf("HEAD of a typed file fetched %d blocks (%v), want 2: the directory and the file's root", len(got), got)
 	}
 	// Sniffing reads the first leaf, and nothing more.
 	do(t, "HEAD", srv.URL+"/ipfs/"+s.root.String()+"/noext").wantStatus(t, 200).wantHeader(t, "Content-Type", "image/png")
-	if got := cg.take(); len(got) != 3 {
+	if got := cg.Take(); len(got) != 3 {
 		t.Fatalf("HEAD of a sniffed file fetched %d blocks (%v), want 3", len(got), got)
 	}
 	// A HAMT listing's HEAD does not walk the shards.
 	do(t, "HEAD", srv.URL+"/ipfs/"+s.hamt.CID.String()+"/").wantStatus(t, 200)
-	if got := cg.take(); len(got) > 2 { // the root shard, and the shard index.html would be in
+	if got := cg.Take(); len(got) > 2 { // the root shard, and the shard index.html would be in
 		t.Fatalf("HEAD of a HAMT listing fetched %d blocks, want at most 2", len(got))
 	}
 }
@@ -476,7 +477,7 @@ func TestOnlyIfCached(t *testing.T) {
 	s := newSite(t)
 	absent := putBlockNowhere(t, []byte("elsewhere"))
 	// The getter would wait for the network; only-if-cached must not.
-	cg := &countingGetter{g: blockingGetter{}}
+	cg := testutil.NewCountingGetter(blockingGetter{})
 	srv := serve(t, Config{Blocks: cg, Local: s.store})
 	for _, m := range []string{"HEAD", "GET"} {
 		r := do(t, m, srv.URL+"/ipfs/"+absent.String(), "Cache-Control: only-if-cached")
@@ -484,7 +485,7 @@ func TestOnlyIfCached(t *testing.T) {
 			t.Fatalf("%s only-if-cached of an absent block: %d %q", m, r.StatusCode, r.body)
 		}
 	}
-	if got := cg.take(); len(got) != 0 {
+	if got := cg.Take(); len(got) != 0 {
 		t.Fatalf("only-if-cached fetched %v", got)
 	}
 	local := serve(t, Config{Blocks: s.store, Local: s.store})

@@ -10,7 +10,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -197,29 +196,6 @@ func newSite(t testing.TB) *site {
 	)
 	s.root = top.CID
 	return s
-}
-
-// countingGetter counts the blocks fetched through it.
-type countingGetter struct {
-	g unixfs.Getter
-
-	mu  sync.Mutex // guards got
-	got []cid.Cid
-}
-
-func (c *countingGetter) Get(ctx context.Context, k cid.Cid) ([]byte, error) {
-	c.mu.Lock()
-	c.got = append(c.got, k)
-	c.mu.Unlock()
-	return c.g.Get(ctx, k)
-}
-
-func (c *countingGetter) take() []cid.Cid {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	got := c.got
-	c.got = nil
-	return got
 }
 
 // blockingGetter never delivers: each Get waits for its context to end,

@@ -17,6 +17,7 @@ import (
 
 	"node/blockstore"
 	"node/dagpb"
+	"node/internal/testutil"
 	"node/unixfs"
 	"node/unixfs/importer"
 )
@@ -350,7 +351,7 @@ func TestHAMTDirectory(t *testing.T) {
 	}
 
 	// Lookup: finds names, fetching only the shards on their path.
-	cg := &countingGetter{g: store}
+	cg := testutil.NewCountingGetter(store)
 	r := rand.New(rand.NewPCG(1, 2))
 	for range 300 {
 		name := entries[r.IntN(count)].Name
@@ -361,7 +362,7 @@ func TestHAMTDirectory(t *testing.T) {
 		if e.Name != name || !e.CID.Equals(want[name]) {
 			t.Fatalf("Lookup(%q) = %+v, want CID %s", name, e, want[name])
 		}
-		if fetched := cg.take(); !slices.EqualFunc(fetched, info.path[name], cid.Cid.Equals) {
+		if fetched := cg.Take(); !slices.EqualFunc(fetched, info.path[name], cid.Cid.Equals) {
 			t.Fatalf("Lookup(%q) fetched %v, want exactly its path %v", name, fetched, info.path[name])
 		}
 	}
@@ -370,7 +371,7 @@ func TestHAMTDirectory(t *testing.T) {
 		if !errors.Is(err, unixfs.ErrNoLink) {
 			t.Fatalf("Lookup(%q): %v, want ErrNoLink", name, err)
 		}
-		fetched := cg.take()
+		fetched := cg.Take()
 		if len(fetched) >= info.maxDepth {
 			t.Fatalf("Lookup(%q) fetched %d blocks in a %d-level HAMT", name, len(fetched), info.maxDepth)
 		}
@@ -412,14 +413,14 @@ func TestHAMTSharedShards(t *testing.T) {
 	for range 20 {
 		level = putPB(t, store, hamtNode(2, dagpb.Link{Hash: level, Name: "0"}, dagpb.Link{Hash: level, Name: "1"}))
 	}
-	cg := &countingGetter{g: store}
+	cg := testutil.NewCountingGetter(store)
 	root := mustGet(t, cg, level)
 	listed := 0
 	err := unixfs.Each(ctx, cg, root, func(unixfs.DirEntry) error { listed++; return nil })
 	if !errors.Is(err, unixfs.ErrInvalid) {
 		t.Fatalf("Each: %v after %d entries, want ErrInvalid", err, listed)
 	}
-	if n := len(cg.take()); n > 25 {
+	if n := len(cg.Take()); n > 25 {
 		t.Fatalf("fetched %d blocks, want at most 25", n)
 	}
 

@@ -14,6 +14,7 @@ import (
 
 	"node/blockstore"
 	"node/dagpb"
+	"node/internal/testutil"
 	"node/unixfs"
 	"node/unixfs/importer"
 )
@@ -258,7 +259,7 @@ func TestReadOnlyNeededBlocks(t *testing.T) {
 		return rootPB.Links[i/174].Hash, internal[i/174].Links[i%174].Hash
 	}
 
-	cg := &countingGetter{g: store}
+	cg := testutil.NewCountingGetter(store)
 	for _, tc := range []struct {
 		name       string
 		start, end int
@@ -299,7 +300,7 @@ func TestReadOnlyNeededBlocks(t *testing.T) {
 				t.Fatal("wrong bytes")
 			}
 			want := append([]cid.Cid{root.CID}, tc.want()...)
-			if fetched := cg.take(); !sameCIDs(fetched, want) {
+			if fetched := cg.Take(); !sameCIDs(fetched, want) {
 				t.Fatalf("fetched %d blocks %v, want exactly %v", len(fetched), fetched, want)
 			}
 		})
@@ -316,7 +317,7 @@ func TestReadOnlyNeededBlocks(t *testing.T) {
 		t.Fatalf("ReadAt: %v", err)
 	}
 	mid, leaf := leafAt(300_000)
-	if fetched := cg.take(); !sameCIDs(fetched, []cid.Cid{mid, leaf}) {
+	if fetched := cg.Take(); !sameCIDs(fetched, []cid.Cid{mid, leaf}) {
 		t.Fatalf("ReadAt fetched %v, want %v and %v", fetched, mid, leaf)
 	}
 }
@@ -427,12 +428,12 @@ func TestZeroSizeChildrenNotFetched(t *testing.T) {
 	}
 	// A root with a byte of its own before and after the empty subtrees.
 	root := putPB(t, store, fileNode([]byte("x"), u64(2), []cid.Cid{level, level, leafOf(t, store, "y")}, []uint64{0, 0, 1}))
-	cg := &countingGetter{g: store}
+	cg := testutil.NewCountingGetter(store)
 	got, err := readAll(ctx, cg, root)
 	if err != nil || string(got) != "xy" {
 		t.Fatalf("read %q, %v; want \"xy\"", got, err)
 	}
-	if fetched := cg.take(); len(fetched) != 2 { // the root and the "y" leaf
+	if fetched := cg.Take(); len(fetched) != 2 { // the root and the "y" leaf
 		t.Fatalf("fetched %d blocks, want 2", len(fetched))
 	}
 }

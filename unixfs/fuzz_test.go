@@ -12,6 +12,7 @@ import (
 
 	"node/blockstore"
 	"node/dagpb"
+	"node/internal/testutil"
 	"node/unixfs"
 	"node/unixfs/importer"
 )
@@ -83,7 +84,7 @@ func FuzzNode(f *testing.F) {
 		if err := store.Put(ctx, blockstore.Block{CID: c, Data: block}); err != nil {
 			return // too large for a block
 		}
-		cg := &countingGetter{g: store}
+		cg := testutil.NewCountingGetter(store)
 
 		switch {
 		case n.IsFile():
@@ -92,7 +93,7 @@ func FuzzNode(f *testing.F) {
 				full = append(full, b...)
 				return nil
 			})
-			if fetched := len(cg.take()); fetched > len(n.Links) {
+			if fetched := len(cg.Take()); fetched > len(n.Links) {
 				t.Fatalf("read fetched %d blocks for %d links", fetched, len(n.Links))
 			}
 			if err != nil {
@@ -124,7 +125,7 @@ func FuzzNode(f *testing.F) {
 			}
 		case n.IsDir():
 			list, err := unixfs.List(ctx, cg, n)
-			if fetched := len(cg.take()); fetched > len(n.Links) {
+			if fetched := len(cg.Take()); fetched > len(n.Links) {
 				t.Fatalf("List fetched %d blocks for %d links", fetched, len(n.Links))
 			}
 			if n.FS.Type == unixfs.TDirectory {
@@ -139,7 +140,7 @@ func FuzzNode(f *testing.F) {
 			}
 			for _, e := range list {
 				unixfs.Lookup(ctx, cg, n, e.Name)
-				if fetched := len(cg.take()); fetched > len(n.Links) {
+				if fetched := len(cg.Take()); fetched > len(n.Links) {
 					t.Fatalf("Lookup fetched %d blocks for %d links", fetched, len(n.Links))
 				}
 			}

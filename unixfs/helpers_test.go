@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"math/rand/v2"
-	"sync"
 	"testing"
 
 	"github.com/ipfs/go-cid"
@@ -15,30 +14,6 @@ import (
 	"node/unixfs"
 	"node/unixfs/importer"
 )
-
-// countingGetter records every CID fetched through it.
-type countingGetter struct {
-	g unixfs.Getter
-
-	mu  sync.Mutex // guards got
-	got []cid.Cid
-}
-
-func (c *countingGetter) Get(ctx context.Context, k cid.Cid) ([]byte, error) {
-	c.mu.Lock()
-	c.got = append(c.got, k)
-	c.mu.Unlock()
-	return c.g.Get(ctx, k)
-}
-
-// take returns the CIDs fetched since the last call and forgets them.
-func (c *countingGetter) take() []cid.Cid {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	got := c.got
-	c.got = nil
-	return got
-}
 
 // sameCIDs reports whether got and want hold the same CIDs, each as often,
 // in any order.
