@@ -2,9 +2,7 @@ package ledger
 
 import (
 	"context"
-	"encoding/json"
 	"log/slog"
-	"os"
 	"path/filepath"
 	"slices"
 	"testing"
@@ -16,6 +14,7 @@ import (
 	"node/ledger/block"
 	"node/ledger/config"
 	"node/ledger/identity"
+	"node/ledger/ledgertest"
 	"node/ledger/tx"
 	"node/ledger/validate"
 )
@@ -253,23 +252,10 @@ func (n *network) sameState() {
 	}
 }
 
-// carDealer is the seed's data: keys in insertion order and documents.
-func carDealer(t testing.TB) ([]string, map[string]json.RawMessage) {
-	b, err := os.ReadFile("statedb/testdata/cardealer.json")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var m map[string]json.RawMessage
-	if err := json.Unmarshal(b, &m); err != nil {
-		t.Fatal(err)
-	}
-	return []string{"abg1234", "abg1235", "ser1236", "bra1238", "dtrt10001"}, m
-}
-
 // loadCarDealer puts the five documents through transactions in one block.
 func (n *network) loadCarDealer() {
 	n.t.Helper()
-	keys, docs := carDealer(n.t)
+	keys, docs := ledgertest.CarDealerKeys, ledgertest.CarDealer()
 	var txs [][]byte
 	for _, k := range keys {
 		txs = append(txs, n.invoke("put", k, string(docs[k])))

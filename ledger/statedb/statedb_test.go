@@ -4,12 +4,12 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 
+	"node/ledger/ledgertest"
 	"node/ledger/selector"
 	"node/ledger/tx"
 )
@@ -17,16 +17,8 @@ import (
 var ctx = context.Background()
 
 // carDealer returns the seed's car-dealer documents in insertion order.
-func carDealer(t testing.TB) ([]string, map[string]json.RawMessage) {
-	b, err := os.ReadFile("testdata/cardealer.json")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var m map[string]json.RawMessage
-	if err := json.Unmarshal(b, &m); err != nil {
-		t.Fatal(err)
-	}
-	return []string{"abg1234", "abg1235", "ser1236", "bra1238", "dtrt10001"}, m
+func carDealer(testing.TB) ([]string, map[string]json.RawMessage) {
+	return ledgertest.CarDealerKeys, ledgertest.CarDealer()
 }
 
 func openLoaded(t *testing.T) *DB {
