@@ -15,6 +15,7 @@ import (
 
 	"node/blockstore"
 	"node/internal/crashtest"
+	"node/internal/testutil"
 	"node/ledger/block"
 	"node/ledger/identity"
 	"node/ledger/validate"
@@ -99,7 +100,7 @@ func TestVerifyFindsAlteredBlock(t *testing.T) {
 		t.Fatal(err)
 	}
 	c.close(t)
-	flipInPacks(t, filepath.Join(c.dir, "blocks"), sb.Header)
+	testutil.FlipInPacks(t, filepath.Join(c.dir, "blocks"), sb.Header)
 	c.reopen(t)
 	rep, err = c.ch.Verify(ctx)
 	if err != nil || rep.OK || rep.FirstBad == nil || *rep.FirstBad != 3 {
@@ -130,30 +131,6 @@ func TestVerifyFindsAlteredBlock(t *testing.T) {
 	rep, err = c.ch.Verify(ctx)
 	if err != nil || rep.OK || *rep.FirstBad != 3 || !strings.Contains(rep.Problem, "hash") {
 		t.Fatalf("after forging block 3: %+v %v", rep, err)
-	}
-}
-
-// flipInPacks flips one byte in the middle of data wherever it is stored
-// in the pack files under dir.
-func flipInPacks(t *testing.T, dir string, data []byte) {
-	t.Helper()
-	packs, _ := filepath.Glob(filepath.Join(dir, "*.pack"))
-	done := false
-	for _, p := range packs {
-		b, err := os.ReadFile(p)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if i := bytes.Index(b, data); i >= 0 {
-			b[i+len(data)/2] ^= 0x40
-			if err := os.WriteFile(p, b, 0o644); err != nil {
-				t.Fatal(err)
-			}
-			done = true
-		}
-	}
-	if !done {
-		t.Fatal("block not found in the pack files")
 	}
 }
 

@@ -6,13 +6,13 @@ package main
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
+	"node/internal/testutil"
 	"node/ledger/ledgertest"
 	"os"
 	"os/exec"
@@ -538,7 +538,7 @@ func TestLedgerThreeOrganisations(t *testing.T) {
 	json.Unmarshal([]byte(o2.must("ledger", "block", "parts", "2")), &b2)
 	header := o2.must("block", "get", b2.CID)
 	d2.stop(t)
-	flipInPacks(t, filepath.Join(o2.path, "blocks"), []byte(header))
+	testutil.FlipInPacks(t, filepath.Join(o2.path, "blocks"), []byte(header))
 	if e := o2.fails(nil, "ledger", "verify", "parts"); !strings.Contains(e, "block 2 is bad") {
 		t.Fatalf("verify after damage: %s", e)
 	}
@@ -559,29 +559,5 @@ func sameLedger(t *testing.T, name string, a, b *testRepo) {
 	})
 	if ia.StateHash == "" {
 		t.Fatal("no state hash in channel info")
-	}
-}
-
-// flipInPacks flips one byte in the middle of data wherever it is stored
-// in the pack files under dir.
-func flipInPacks(t *testing.T, dir string, data []byte) {
-	t.Helper()
-	packs, _ := filepath.Glob(filepath.Join(dir, "*.pack"))
-	done := false
-	for _, p := range packs {
-		b, err := os.ReadFile(p)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if i := bytes.Index(b, data); i >= 0 {
-			b[i+len(data)/2] ^= 0x40
-			if err := os.WriteFile(p, b, 0o644); err != nil {
-				t.Fatal(err)
-			}
-			done = true
-		}
-	}
-	if !done {
-		t.Fatal("block not found in the pack files")
 	}
 }

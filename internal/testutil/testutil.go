@@ -3,8 +3,12 @@
 package testutil
 
 import (
+	"bytes"
 	"context"
+	"os"
+	"path/filepath"
 	"sync"
+	"testing"
 
 	"github.com/ipfs/go-cid"
 )
@@ -41,4 +45,46 @@ func (c *CountingGetter) Take() []cid.Cid {
 	got := c.got
 	c.got = nil
 	return got
+}
+
+// AddSeedFiles adds every file matching pattern (e.g.
+// "testdata/seeds/*.cbor") to f's seed corpus; finding none fails.
+func AddSeedFiles(f *testing.F, pattern string) {
+	f.Helper()
+	files, _ := filepath.Glob(pattern)
+	if len(files) == 0 {
+		f.Fatalf("no seeds match %s", pattern)
+	}
+	for _, s := range files {
+		b, err := os.ReadFile(s)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(b)
+	}
+}
+
+// FlipInPacks flips one byte in the middle of data wherever it is stored
+// in the pack files under dir (a block damaged on disk); finding it
+// nowhere fails.
+func FlipInPacks(t testing.TB, dir string, data []byte) {
+	t.Helper()
+	packs, _ := filepath.Glob(filepath.Join(dir, "*.pack"))
+	done := false
+	for _, p := range packs {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if i := bytes.Index(b, data); i >= 0 {
+			b[i+len(data)/2] ^= 0x40
+			if err := os.WriteFile(p, b, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			done = true
+		}
+	}
+	if !done {
+		t.Fatal("block not found in the pack files")
+	}
 }

@@ -2,25 +2,14 @@ package block
 
 import (
 	"bytes"
-	"os"
-	"path/filepath"
 	"testing"
 
+	"node/internal/testutil"
 	"node/ledger/codec"
 )
 
 func addSeeds(f *testing.F) {
-	files, _ := filepath.Glob("testdata/seeds/*.cbor")
-	if len(files) == 0 {
-		f.Fatal("no seeds in testdata/seeds")
-	}
-	for _, s := range files {
-		b, err := os.ReadFile(s)
-		if err != nil {
-			f.Fatal(err)
-		}
-		f.Add(b)
-	}
+	testutil.AddSeedFiles(f, "testdata/seeds/*.cbor")
 }
 
 // FuzzDecode: a header that decodes re-encodes to the same bytes, and

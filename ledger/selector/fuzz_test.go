@@ -2,8 +2,7 @@ package selector
 
 import (
 	"errors"
-	"os"
-	"path/filepath"
+	"node/internal/testutil"
 	"testing"
 )
 
@@ -24,17 +23,7 @@ func placeholders(s string) int {
 // FuzzParse: every query either fails with ErrSyntax or translates to SQL
 // whose placeholders match the bound values, with balanced quotes.
 func FuzzParse(f *testing.F) {
-	files, _ := filepath.Glob("testdata/seeds/*.json")
-	if len(files) == 0 {
-		f.Fatal("no seeds in testdata/seeds")
-	}
-	for _, s := range files {
-		b, err := os.ReadFile(s)
-		if err != nil {
-			f.Fatal(err)
-		}
-		f.Add(b)
-	}
+	testutil.AddSeedFiles(f, "testdata/seeds/*.json")
 	f.Fuzz(func(t *testing.T, data []byte) {
 		q, err := Parse(data)
 		if err != nil {

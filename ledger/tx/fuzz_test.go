@@ -3,25 +3,14 @@ package tx
 import (
 	"bytes"
 	"errors"
-	"os"
-	"path/filepath"
+	"node/internal/testutil"
 	"testing"
 )
 
 // FuzzParse: a transaction either fails with ErrMalformed or parses to
 // parts that re-encode to the same bytes.
 func FuzzParse(f *testing.F) {
-	files, _ := filepath.Glob("testdata/seeds/*.cbor")
-	if len(files) == 0 {
-		f.Fatal("no seeds in testdata/seeds")
-	}
-	for _, s := range files {
-		b, err := os.ReadFile(s)
-		if err != nil {
-			f.Fatal(err)
-		}
-		f.Add(b)
-	}
+	testutil.AddSeedFiles(f, "testdata/seeds/*.cbor")
 	f.Fuzz(func(t *testing.T, data []byte) {
 		p, err := Parse(data)
 		if err != nil {
