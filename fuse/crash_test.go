@@ -1,7 +1,6 @@
 package fuse
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"errors"
@@ -21,6 +20,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"node/blockstore"
+	"node/internal/crashtest"
 	"node/unixfs/importer"
 )
 
@@ -92,21 +92,7 @@ func TestKill9WhileWriting(t *testing.T) {
 		unix.Unmount(ipfsDir, unix.MNT_DETACH)
 	})
 
-	cmd := exec.Command(os.Args[0], "-test.run=^TestCrashChild$", "-test.count=1")
-	cmd.Env = append(os.Environ(), crashDirEnv+"="+dir)
-	cmd.Stderr = os.Stderr
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		cmd.Process.Kill()
-		cmd.Wait()
-	})
-	sc := bufio.NewScanner(out)
+	cmd, sc := crashtest.Start(t, "TestCrashChild", []string{crashDirEnv + "=" + dir})
 	if !sc.Scan() || sc.Text() != "mounted" {
 		cmd.Process.Kill()
 		cmd.Wait()
@@ -282,25 +268,9 @@ func TestStaleMountCleared(t *testing.T) {
 	}
 	dir := t.TempDir()
 	t.Cleanup(func() { unix.Unmount(dir, unix.MNT_DETACH) })
-	cmd := exec.Command(os.Args[0], "-test.run=^TestStaleChild$", "-test.count=1")
-	cmd.Env = append(os.Environ(), staleDirEnv+"="+dir)
-	cmd.Stderr = os.Stderr
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		cmd.Process.Kill()
-		cmd.Wait()
-	})
-	line, _ := bufio.NewReader(out).ReadString('\n')
-	if line != "mounted\n" {
-		cmd.Process.Kill()
-		cmd.Wait()
-		t.Fatalf("child: %q", line)
+	cmd, sc := crashtest.Start(t, "TestStaleChild", []string{staleDirEnv + "=" + dir})
+	if !sc.Scan() || sc.Text() != "mounted" {
+		t.Fatalf("child: %q %v", sc.Text(), sc.Err())
 	}
 	cmd.Process.Signal(syscall.SIGKILL)
 	cmd.Wait()

@@ -16,12 +16,10 @@ import (
 	"testing"
 )
 
-// KillChildAt runs the test child of this test binary with env added,
-// reads its progress lines "<prefix>N" until N reaches target, kills it
-// with SIGKILL mid-stream, and returns the last N it reported (lines still
-// in the pipe included). from is N before the first line. A child that
-// prints "error ..." or stops early fails the test.
-func KillChildAt(t testing.TB, child string, env []string, prefix string, from, target int) int {
+// Start runs the test child of this test binary with env added and
+// returns it with a scanner of its output lines. The child is killed and
+// reaped when the test ends, if it is still running.
+func Start(t testing.TB, child string, env []string) (*exec.Cmd, *bufio.Scanner) {
 	t.Helper()
 	cmd := exec.Command(os.Args[0], "-test.run=^"+child+"$", "-test.count=1")
 	cmd.Env = append(os.Environ(), env...)
@@ -33,8 +31,22 @@ func KillChildAt(t testing.TB, child string, env []string, prefix string, from, 
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() {
+		cmd.Process.Kill() // an error here means it ended already
+		cmd.Wait()
+	})
+	return cmd, bufio.NewScanner(out)
+}
+
+// KillChildAt runs the test child of this test binary with env added,
+// reads its progress lines "<prefix>N" until N reaches target, kills it
+// with SIGKILL mid-stream, and returns the last N it reported (lines still
+// in the pipe included). from is N before the first line. A child that
+// prints "error ..." or stops early fails the test.
+func KillChildAt(t testing.TB, child string, env []string, prefix string, from, target int) int {
+	t.Helper()
+	cmd, sc := Start(t, child, env)
 	last := from
-	sc := bufio.NewScanner(out)
 	for last < target && sc.Scan() {
 		line := sc.Text()
 		if n, ok := strings.CutPrefix(line, prefix); ok {
