@@ -1,7 +1,6 @@
 package gateway
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -18,6 +17,7 @@ import (
 
 	"node/blockstore"
 	"node/dagpb"
+	"node/internal/testutil"
 	"node/unixfs"
 	"node/unixfs/importer"
 )
@@ -31,23 +31,6 @@ func openStore(t testing.TB) *blockstore.PackStore {
 	}
 	t.Cleanup(func() { s.Close() })
 	return s
-}
-
-// addFile imports data as a file with the real importer.
-func addFile(t testing.TB, s *blockstore.PackStore, o importer.Options, data []byte) importer.Node {
-	t.Helper()
-	im, err := importer.New(context.Background(), o, s)
-	if err != nil {
-		t.Fatal(err)
-	}
-	n, err := im.AddFile(context.Background(), bytes.NewReader(data))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := im.Close(); err != nil {
-		t.Fatal(err)
-	}
-	return n
 }
 
 // addDir stores a directory of entries with the real importer (a HAMT
@@ -150,30 +133,30 @@ func newSite(t testing.TB) *site {
 	raw := importer.DefaultOptions()
 	raw.CIDVersion, raw.RawLeaves = 1, true
 
-	s.hello = addFile(t, st, def, []byte(helloText))
+	s.hello = testutil.ImportFile(t, st, def, []byte(helloText))
 	s.bigData = randomBytes(1, 3<<20+12345)
-	s.big = addFile(t, st, def, s.bigData)
-	s.bigRaw = addFile(t, st, raw, s.bigData)
-	s.empty = addFile(t, st, def, nil)
+	s.big = testutil.ImportFile(t, st, def, s.bigData)
+	s.bigRaw = testutil.ImportFile(t, st, raw, s.bigData)
+	s.empty = testutil.ImportFile(t, st, def, nil)
 	png := append([]byte("\x89PNG\r\n\x1a\n"), randomBytes(2, 300<<10)...)
-	s.noext = addFile(t, st, def, png)
-	s.htmlNoExt = addFile(t, st, def, []byte("<html><body>sniffed</body></html>"))
-	s.spaced = addFile(t, st, def, []byte("spaced file\n"))
-	s.nfc = addFile(t, st, def, []byte("precomposed\n"))
+	s.noext = testutil.ImportFile(t, st, def, png)
+	s.htmlNoExt = testutil.ImportFile(t, st, def, []byte("<html><body>sniffed</body></html>"))
+	s.spaced = testutil.ImportFile(t, st, def, []byte("spaced file\n"))
+	s.nfc = testutil.ImportFile(t, st, def, []byte("precomposed\n"))
 	s.link = addSymlink(t, st, "../../etc/passwd")
 
 	s.docs = addDir(t, st,
-		importer.Entry{Name: "a.md", Node: addFile(t, st, def, []byte("# A\n"))},
-		importer.Entry{Name: "plain", Node: addFile(t, st, def, []byte("just text, no extension\n"))},
+		importer.Entry{Name: "a.md", Node: testutil.ImportFile(t, st, def, []byte("# A\n"))},
+		importer.Entry{Name: "plain", Node: testutil.ImportFile(t, st, def, []byte("just text, no extension\n"))},
 		importer.Entry{Name: spacedName, Node: s.spaced},
 		importer.Entry{Name: nfcName, Node: s.nfc},
-		importer.Entry{Name: "data.json", Node: addFile(t, st, def, []byte(`{"k":1}`))},
+		importer.Entry{Name: "data.json", Node: testutil.ImportFile(t, st, def, []byte(`{"k":1}`))},
 	)
 	s.web = addDir(t, st,
-		importer.Entry{Name: "index.html", Node: addFile(t, st, def, []byte(indexHTML))},
-		importer.Entry{Name: "style.css", Node: addFile(t, st, def, []byte("p{color:red}"))},
+		importer.Entry{Name: "index.html", Node: testutil.ImportFile(t, st, def, []byte(indexHTML))},
+		importer.Entry{Name: "style.css", Node: testutil.ImportFile(t, st, def, []byte("p{color:red}"))},
 	)
-	s.hamtFile = addFile(t, st, raw, []byte("one of many\n"))
+	s.hamtFile = testutil.ImportFile(t, st, raw, []byte("one of many\n"))
 	var entries []importer.Entry
 	for i := range hamtEntries {
 		name := fmt.Sprintf("entry-%05d-%s.txt", i, strings.Repeat("x", 20))

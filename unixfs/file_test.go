@@ -74,7 +74,7 @@ func TestReadFile(t *testing.T) {
 			sizes := []int{0, 1, chunk - 1, chunk, chunk + 1, rc.large}
 			for i, size := range sizes {
 				data := randomBytes(uint64(1000*i+size), size)
-				root := importFile(t, store, rc.opts, data)
+				root := testutil.ImportFile(t, store, rc.opts, data)
 				if root.FileSize != uint64(size) {
 					t.Fatalf("importer says %d bytes, want %d", root.FileSize, size)
 				}
@@ -243,7 +243,7 @@ func TestReadOnlyNeededBlocks(t *testing.T) {
 	o.ChunkSize = 1000
 	const size = 174*1000*3 + 500 // four internal nodes under the root
 	data := randomBytes(42, size)
-	root := importFile(t, store, o, data)
+	root := testutil.ImportFile(t, store, o, data)
 
 	// The tree, decoded independently of the reader.
 	rootPB := decodePB(t, store, root.CID)
@@ -461,7 +461,7 @@ func TestMissingBlock(t *testing.T) {
 	o := importer.DefaultOptions()
 	o.ChunkSize = 100
 	data := randomBytes(7, 1000)
-	root := importFile(t, store, o, data)
+	root := testutil.ImportFile(t, store, o, data)
 	rootPB := decodePB(t, store, root.CID)
 	if err := store.Delete(ctx, rootPB.Links[5].Hash); err != nil {
 		t.Fatal(err)

@@ -1,7 +1,6 @@
 package unixfs_test
 
 import (
-	"bytes"
 	"context"
 	"math/rand/v2"
 	"testing"
@@ -12,7 +11,6 @@ import (
 	"node/blockstore"
 	"node/dagpb"
 	"node/unixfs"
-	"node/unixfs/importer"
 )
 
 // sameCIDs reports whether got and want hold the same CIDs, each as often,
@@ -41,23 +39,6 @@ func randomBytes(seed uint64, n int) []byte {
 		b[i] = byte(r.Uint32())
 	}
 	return b
-}
-
-// importFile imports data with the real importer into store.
-func importFile(t testing.TB, store *blockstore.Memory, o importer.Options, data []byte) importer.Node {
-	t.Helper()
-	im, err := importer.New(context.Background(), o, store)
-	if err != nil {
-		t.Fatal(err)
-	}
-	n, err := im.AddFile(context.Background(), bytes.NewReader(data))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := im.Close(); err != nil {
-		t.Fatal(err)
-	}
-	return n
 }
 
 // putPB stores a hand-made dag-pb node under its CIDv0.
