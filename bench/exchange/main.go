@@ -19,8 +19,10 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 )
 
@@ -99,6 +101,11 @@ func run(sizeMiB int, profileDir string) error {
 	if _, err := output(bin, ds[1].repo, "swarm", "connect", id.Addresses[0]); err != nil {
 		return err
 	}
+	// Write back what the set-up left dirty (the test file, the add) so
+	// the transfer does not pay for it: this VM throttles writers once a
+	// GiB or two is waiting for its disk, and the fetching daemon stores
+	// every block it receives.
+	syscall.Sync()
 	cat := nodeCmd(bin, ds[1].repo, "cat", strings.TrimSpace(root))
 	devnull, _ := os.OpenFile(os.DevNull, os.O_WRONLY, 0)
 	cat.Stdout = devnull
@@ -122,11 +129,19 @@ func run(sizeMiB int, profileDir string) error {
 			go func() { profiled <- cpuProfile(ds[i].repo, filepath.Join(profileDir, name+".pprof")) }()
 		}
 	}
+	busy0, total0 := machineCPU()
+	cpu0 := [2]time.Duration{cpuTime(ds[0].cmd.Process.Pid), cpuTime(ds[1].cmd.Process.Pid)}
 	start := time.Now()
 	if err := cat.Run(); err != nil {
 		return fmt.Errorf("node cat over the network: %v", err)
 	}
 	took := time.Since(start)
+	busy1, total1 := machineCPU()
+	cpu := [3]time.Duration{
+		cpuTime(ds[0].cmd.Process.Pid) - cpu0[0],
+		cpuTime(ds[1].cmd.Process.Pid) - cpu0[1],
+		cat.ProcessState.UserTime() + cat.ProcessState.SystemTime(),
+	}
 	close(stop)
 	if profileDir != "" {
 		if err := errors.Join(<-profiled, <-profiled); err != nil {
@@ -148,6 +163,9 @@ func run(sizeMiB int, profileDir string) error {
 	fmt.Printf("| node cat from another daemon on loopback | %.2fs | %.0f | TCP copy on loopback | %.0f | **%.3f** |\n",
 		took.Seconds(), mbps(took), mbps(tcp), tcp.Seconds()/took.Seconds())
 	fmt.Printf("\ncontext: writing the same bytes to a new file (no sync) ran at %.0f MB/s in this run; the fetching daemon stores every block it receives\n", mbps(write))
+	fmt.Printf("\nCPU during the transfer, in cores: serving daemon %.2f, fetching daemon %.2f, node cat %.2f\n",
+		cpu[0].Seconds()/took.Seconds(), cpu[1].Seconds()/took.Seconds(), cpu[2].Seconds()/took.Seconds())
+	fmt.Printf("the whole machine was busy %.0f%% of the time (%d cores)\n", 100*float64(busy1-busy0)/float64(total1-total0), runtime.NumCPU())
 	fmt.Printf("\nidle daemon RSS: %.0f MB (limit 60 MB); peak RSS during the transfer: %.0f MB (limit 200 MB)\n", float64(idle)/1e6, float64(peak)/1e6)
 	return nil
 }
@@ -264,6 +282,40 @@ func tcpCopy(file string) (time.Duration, error) {
 }
 
 // rss is a process's resident memory in bytes (from /proc).
+// machineCPU returns the busy and total time of all CPUs so far, in ticks.
+func machineCPU() (busy, total int64) {
+	b, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return 0, 0
+	}
+	line, _, _ := strings.Cut(string(b), "\n") // cpu user nice system idle iowait irq softirq steal ...
+	for i, f := range strings.Fields(line)[1:] {
+		v, _ := strconv.ParseInt(f, 10, 64)
+		total += v
+		if i != 3 && i != 4 { // idle and iowait
+			busy += v
+		}
+	}
+	return busy, total
+}
+
+// cpuTime is the CPU time (user and system) the process has used so far.
+func cpuTime(pid int) time.Duration {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	// The fields after the command name, which is in parentheses.
+	f := strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+1:]))
+	if len(f) < 13 {
+		return 0
+	}
+	utime, _ := strconv.ParseInt(f[11], 10, 64)
+	stime, _ := strconv.ParseInt(f[12], 10, 64)
+	const clockTicks = 100 // USER_HZ on Linux
+	return time.Duration(utime+stime) * time.Second / clockTicks
+}
+
 func rss(pid int) int64 {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/statm", pid))
 	if err != nil {
