@@ -79,27 +79,97 @@ func (m *Message) Marshal(v Version) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	b := e.appendTo(make([]byte, 0, e.size))
-	return b, e.skipped()
+	out := pieces{buf: make([]byte, 0, e.size)}
+	e.encode(&out)
+	return out.buf, e.skipped()
 }
 
-// WriteMsg writes m for a peer on version v as one Write of an
-// unsigned-varint length followed by the message. When some wants or
-// blocks could not be carried (see Marshal) it writes the rest and then
-// returns the *NotRepresentableError; on any other Marshal error it
-// writes nothing.
+// WriteMsg writes m for a peer on version v: an unsigned-varint length
+// followed by the message, the same bytes as Marshal's with the length in
+// front. The message is written in pieces, in order: the small parts
+// (length, want-list, block headers, presences) are gathered in a buffer
+// of about writeChunk bytes at most, and each block's Data is written to w
+// as its own Write, straight from the block without a copy. So w should
+// be buffered (a bufio.Writer): the small pieces then share a write with
+// the start of the block that follows them.
+//
+// When some wants or blocks could not be carried (see Marshal) it writes
+// the rest and then returns the *NotRepresentableError; on any other
+// Marshal error it writes nothing. A write error stops the writing and is
+// returned wrapped; part of the message may have been written by then.
 func WriteMsg(w io.Writer, m *Message, v Version) error {
 	e, err := prepare(m, v)
 	if err != nil {
 		return err
 	}
-	buf := make([]byte, 0, varint.UvarintSize(uint64(e.size))+e.size)
-	buf = protowire.AppendVarint(buf, uint64(e.size))
-	buf = e.appendTo(buf)
-	if _, err := w.Write(buf); err != nil {
-		return fmt.Errorf("writing bitswap message: %w", err)
+	prefix := varint.UvarintSize(uint64(e.size))
+	out := pieces{w: w, buf: make([]byte, 0, min(prefix+e.size-e.dataSize, writeChunk))}
+	out.buf = protowire.AppendVarint(out.buf, uint64(e.size))
+	e.encode(&out)
+	if err := out.flush(); err != nil {
+		return err
 	}
 	return e.skipped()
+}
+
+// writeChunk bounds the buffer WriteMsg gathers the small parts in: a
+// long want-list goes out in writes of about this size.
+const writeChunk = 4 << 10
+
+// pieces receives an encoding in order. Without a writer everything is
+// appended to buf (Marshal). With one, buf holds the small parts not yet
+// written, and block data is written as it is, after what buf holds.
+type pieces struct {
+	buf     []byte
+	w       io.Writer // nil: append everything to buf
+	written int       // bytes passed to w (or that would have been, after an error)
+	err     error     // the first write error; nothing is written after it
+}
+
+// produced is how many bytes of the encoding there are so far.
+func (p *pieces) produced() int { return p.written + len(p.buf) }
+
+// data adds block data: a copy into buf, or a Write of data itself.
+func (p *pieces) data(data []byte) {
+	if p.w == nil {
+		p.buf = append(p.buf, data...)
+		return
+	}
+	if len(data) == 0 {
+		return
+	}
+	_ = p.flush()
+	p.write(data)
+}
+
+// spill writes buf out once it has grown to writeChunk.
+func (p *pieces) spill() {
+	if p.w != nil && len(p.buf) >= writeChunk {
+		_ = p.flush()
+	}
+}
+
+// flush writes what buf holds and empties it.
+func (p *pieces) flush() error {
+	if p.w != nil && len(p.buf) > 0 {
+		p.write(p.buf)
+		p.buf = p.buf[:0]
+	}
+	return p.err
+}
+
+func (p *pieces) write(b []byte) {
+	p.written += len(b)
+	if p.err != nil {
+		return
+	}
+	n, err := p.w.Write(b)
+	if err == nil && n < len(b) {
+		err = io.ErrShortWrite
+	}
+	if err != nil {
+		p.err = fmt.Errorf("writing bitswap message: %w", err)
+	}
 }
 
 // encoder is a message checked and adapted to a version, with its size.
@@ -111,6 +181,7 @@ type encoder struct {
 	prefixes   []cid.Prefix // of blocks, for 1.1.0 and 1.2.0
 	wlSize     int          // of the want-list submessage
 	size       int          // of the whole message
+	dataSize   int          // of the blocks' Data in it
 	notCarried *NotRepresentableError
 }
 
@@ -291,6 +362,7 @@ func (e *encoder) computeSize() {
 		e.prefixes = make([]cid.Prefix, len(e.blocks))
 	}
 	for i := range e.blocks {
+		e.dataSize += len(e.blocks[i].Data)
 		if e.v == V100 {
 			n += sizeField(fMsgBlocks, len(e.blocks[i].Data))
 		} else {
@@ -327,14 +399,21 @@ func appendBytesField(b []byte, num protowire.Number, v []byte) []byte {
 	return protowire.AppendBytes(b, v)
 }
 
-func (e *encoder) appendTo(b []byte) []byte {
-	start := len(b)
-	b = protowire.AppendTag(b, fMsgWantlist, protowire.BytesType)
-	b = protowire.AppendVarint(b, uint64(e.wlSize))
+// appendBytesFieldHeader appends the tag and length of a bytes field of
+// n bytes, without the bytes.
+func appendBytesFieldHeader(b []byte, num protowire.Number, n int) []byte {
+	b = protowire.AppendTag(b, num, protowire.BytesType)
+	return protowire.AppendVarint(b, uint64(n))
+}
+
+// encode produces the encoding of the message into out: the one walk
+// over the fields that both Marshal and WriteMsg use.
+func (e *encoder) encode(out *pieces) {
+	start := out.produced()
+	out.buf = appendBytesFieldHeader(out.buf, fMsgWantlist, e.wlSize)
 	for i := range e.entries {
 		en := &e.entries[i]
-		b = protowire.AppendTag(b, fWlEntries, protowire.BytesType)
-		b = protowire.AppendVarint(b, uint64(entrySize(en)))
+		b := appendBytesFieldHeader(out.buf, fWlEntries, entrySize(en))
 		b = appendBytesField(b, fEntBlock, en.CID.Bytes())
 		if en.Priority != 0 {
 			b = appendVarintField(b, fEntPriority, int32Wire(en.Priority))
@@ -343,41 +422,43 @@ func (e *encoder) appendTo(b []byte) []byte {
 		if en.WantType != WantBlock {
 			b = appendVarintField(b, fEntWantType, uint64(en.WantType))
 		}
-		b = appendBool(b, fEntSendDontHave, en.SendDontHave)
+		out.buf = appendBool(b, fEntSendDontHave, en.SendDontHave)
+		out.spill()
 	}
-	b = appendBool(b, fWlFull, e.m.Full)
+	out.buf = appendBool(out.buf, fWlFull, e.m.Full)
 	for i := range e.blocks {
 		blk := &e.blocks[i]
 		if e.v == V100 {
-			b = appendBytesField(b, fMsgBlocks, blk.Data)
+			out.buf = appendBytesFieldHeader(out.buf, fMsgBlocks, len(blk.Data))
+			out.data(blk.Data)
 			continue
 		}
 		p := e.prefixes[i]
-		b = protowire.AppendTag(b, fMsgPayload, protowire.BytesType)
-		b = protowire.AppendVarint(b, uint64(payloadSize(blk, p)))
-		b = protowire.AppendTag(b, fBlkPrefix, protowire.BytesType)
-		b = protowire.AppendVarint(b, uint64(prefixSize(p)))
+		b := appendBytesFieldHeader(out.buf, fMsgPayload, payloadSize(blk, p))
+		b = appendBytesFieldHeader(b, fBlkPrefix, prefixSize(p))
 		b = appendPrefix(b, p)
 		if len(blk.Data) > 0 {
-			b = appendBytesField(b, fBlkData, blk.Data)
+			b = appendBytesFieldHeader(b, fBlkData, len(blk.Data))
 		}
+		out.buf = b
+		out.data(blk.Data)
 	}
 	if e.v.SupportsHave() {
 		for i := range e.m.Presences {
 			p := &e.m.Presences[i]
-			b = protowire.AppendTag(b, fMsgPresences, protowire.BytesType)
-			b = protowire.AppendVarint(b, uint64(presenceSize(p)))
+			b := appendBytesFieldHeader(out.buf, fMsgPresences, presenceSize(p))
 			b = appendBytesField(b, fPresCID, p.CID.Bytes())
 			if p.Type != Have {
 				b = appendVarintField(b, fPresType, uint64(p.Type))
 			}
+			out.buf = b
+			out.spill()
 		}
 		if e.m.PendingBytes != 0 {
-			b = appendVarintField(b, fMsgPending, int32Wire(e.m.PendingBytes))
+			out.buf = appendVarintField(out.buf, fMsgPending, int32Wire(e.m.PendingBytes))
 		}
 	}
-	if len(b)-start != e.size {
-		panic(fmt.Sprintf("bitswap message: encoded %d bytes, computed %d", len(b)-start, e.size))
+	if n := out.produced() - start; n != e.size {
+		panic(fmt.Sprintf("bitswap message: encoded %d bytes, computed %d", n, e.size))
 	}
-	return b
 }

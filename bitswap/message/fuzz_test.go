@@ -60,6 +60,9 @@ func checkDecoded(t *testing.T, m *Message, inputLen int) {
 			t.Fatalf("our %s encoding does not decode: %v", v, err)
 		}
 	}
+	for _, v := range []Version{V120, V110, V100} {
+		checkWriteMsg(t, m, v)
+	}
 }
 
 func seeds(f *testing.F) [][]byte {

@@ -52,6 +52,12 @@ repository. Creates the repository on first start.`,
 			if err := d.ServeAPI(map[string]http.Handler{"/api/v0/cli": cliHandler(d, node)}); err != nil {
 				return err
 			}
+			local, err := serveLocal(d, node)
+			if err != nil {
+				fmt.Fprintf(c.stderr, "warning: commands go through the HTTP API only: %v\n", err)
+			} else {
+				defer func() { err = errors.Join(err, local.Close()) }()
+			}
 			_, id := node.Repo.Identity()
 			fmt.Fprintf(c.stdout, "peer identity: %s\n", id)
 			for _, a := range d.Addrs() {

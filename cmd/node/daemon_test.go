@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -385,4 +386,99 @@ func TestDaemonsFindEachOtherByMDNS(t *testing.T) {
 	})
 	da.stop(t)
 	db.stop(t)
+}
+
+// A CLI next to the daemon hands it its open files (local.go): the daemon
+// writes into the CLI's stdout itself, a closed pipe ends the command as
+// SIGPIPE would, Ctrl-C reaches the command in the daemon, and without
+// the socket the HTTP API still serves.
+func TestDaemonWritesIntoTheCLIsFiles(t *testing.T) {
+	r := newRepo(t)
+	startDaemon(t, r)
+	if info, err := os.Stat(filepath.Join(r.path, localSocket)); err != nil || info.Mode().Perm() != 0o600 {
+		t.Fatalf("the daemon's CLI socket: %v, %v; want mode 0600", info, err)
+	}
+	data := randomBytes(31, 5<<20)
+	c := strings.TrimSpace(r.mustIn(data, "add", "-Q")) // stdin goes to the daemon as a file too
+
+	// Only the socket can serve while the API address leads nowhere.
+	apiFile := filepath.Join(r.path, "api")
+	api, err := os.ReadFile(apiFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dead := fmt.Sprintf("/ip4/127.0.0.1/tcp/%d", l.Addr().(*net.TCPAddr).Port)
+	l.Close()
+	if err := os.WriteFile(apiFile, []byte(dead), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if got := r.must("cat", c); got != string(data) {
+		t.Fatal("cat through the socket differs")
+	}
+	if err := os.WriteFile(apiFile, api, 0o600); err != nil {
+		t.Fatal(err)
+	}
+
+	// A reader that stops early: the CLI ends quietly with the status of
+	// a process killed by SIGPIPE.
+	cat := r.cmd("cat", c)
+	out, err := cat.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stderr bytes.Buffer
+	cat.Stderr = &stderr
+	if err := cat.Start(); err != nil {
+		t.Fatal(err)
+	}
+	head := make([]byte, 10)
+	if _, err := io.ReadFull(out, head); err != nil || !bytes.Equal(head, data[:10]) {
+		t.Fatalf("first bytes %x, %v", head, err)
+	}
+	out.Close()
+	err = cat.Wait()
+	if code := cat.ProcessState.ExitCode(); code != 128+int(syscall.SIGPIPE) {
+		t.Fatalf("cat into a closed pipe ended with %v (stderr %q), want exit status 141", err, stderr.String())
+	}
+	if stderr.Len() != 0 {
+		t.Fatalf("cat into a closed pipe printed %q", stderr.String())
+	}
+
+	// Ctrl-C on a command waiting for the network cancels it in the
+	// daemon: its want leaves the daemon's want-list.
+	missing := "bafkreigh2akiscaildcqabsyg3dfr6chu3fgpregiymsck7e7aqa4s52zy"
+	wait := r.cmd("cat", missing)
+	var waitErr bytes.Buffer
+	wait.Stderr = &waitErr
+	if err := wait.Start(); err != nil {
+		t.Fatal(err)
+	}
+	wanted := func() bool { return strings.Contains(r.must("bitswap", "wantlist"), missing) }
+	waitFor(t, "the daemon to want "+missing, wanted)
+	if err := wait.Process.Signal(syscall.SIGINT); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- wait.Wait() }()
+	select {
+	case err := <-done:
+		if err == nil {
+			t.Fatal("an interrupted cat succeeded")
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("cat did not end within 30 s of Ctrl-C")
+	}
+	waitFor(t, "the daemon to drop the want", func() bool { return !wanted() })
+
+	// Without the socket, the CLI uses the HTTP API.
+	if err := os.Remove(filepath.Join(r.path, localSocket)); err != nil {
+		t.Fatal(err)
+	}
+	if got := r.must("cat", c); got != string(data) {
+		t.Fatal("cat through the HTTP API differs")
+	}
 }

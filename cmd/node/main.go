@@ -4,6 +4,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -36,6 +37,13 @@ func main() {
 	}
 	err := c.run(ctx, os.Args[1:])
 	stop()
+	if errors.Is(err, errBrokenPipe) {
+		// The reader of stdout went away while the daemon wrote to it:
+		// end quietly with the status a shell gives a process killed by
+		// SIGPIPE. (Go's runtime ignores a SIGPIPE sent to itself, so
+		// the process cannot die of one.)
+		os.Exit(128 + int(syscall.SIGPIPE))
+	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "Error:", err)
 		os.Exit(1)

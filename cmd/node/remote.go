@@ -2,7 +2,8 @@ package main
 
 // Commands run inside the daemon when one holds the repository: the CLI
 // sends its command line, working directory and stdin to the daemon's API
-// (POST /api/v0/cli), and the daemon runs the very same command against
+// (POST /api/v0/cli) when its socket cannot take the CLI's open files
+// (local.go), and the daemon runs the very same command against
 // the node it holds, streaming stdout, stderr and the outcome back in
 // frames. So every command works the same with or without a daemon, and
 // large inputs and outputs stream both ways.
@@ -82,14 +83,7 @@ var localOnly = map[string]bool{"init": true, "daemon": true, "version": true, "
 // runRemote runs the command line in a daemon if one is serving this
 // repository. done is false when there is none (or the command is local).
 func (c *cli) runRemote(ctx context.Context, args []string) (done bool, err error) {
-	sub := ""
-	for _, a := range args {
-		if !strings.HasPrefix(a, "-") {
-			sub = a
-			break
-		}
-	}
-	if sub == "" || localOnly[sub] {
+	if sub := subcommand(args); sub == "" || localOnly[sub] {
 		return false, nil
 	}
 	root, err := repoPath()
@@ -107,6 +101,9 @@ func (c *cli) runRemote(ctx context.Context, args []string) (done bool, err erro
 	token, err := daemon.ReadToken(root)
 	if err != nil {
 		return false, nil
+	}
+	if done, err := c.runLocal(ctx, root, token, args); done {
+		return true, err
 	}
 	// A daemon killed without cleaning up leaves its address behind:
 	// nothing answers there, and the command runs here instead.
@@ -207,14 +204,9 @@ func cliHandler(d *daemon.Daemon, node *core.Node) http.Handler {
 			http.Error(w, "bad X-Node-Command header: "+err.Error(), http.StatusBadRequest)
 			return
 		}
-		for _, a := range req.Args {
-			if !strings.HasPrefix(a, "-") {
-				if localOnly[a] {
-					http.Error(w, a+" does not run through the API", http.StatusBadRequest)
-					return
-				}
-				break
-			}
+		if sub := subcommand(req.Args); localOnly[sub] {
+			http.Error(w, sub+" does not run through the API", http.StatusBadRequest)
+			return
 		}
 		// Read stdin while writing output (add - streams both ways).
 		if r.ContentLength != 0 {
