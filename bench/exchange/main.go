@@ -29,8 +29,9 @@ import (
 func main() {
 	sizeMiB := flag.Int("size", 1024, "file size in MiB")
 	profile := flag.String("profile", "", "write CPU profiles of both daemons during the transfer to this directory")
+	trace := flag.Bool("trace", false, "with -profile, write 1-second execution traces instead of CPU profiles (go tool trace)")
 	flag.Parse()
-	if err := run(*sizeMiB, *profile); err != nil {
+	if err := run(*sizeMiB, *profile, *trace); err != nil {
 		fmt.Fprintln(os.Stderr, "Error:", err)
 		os.Exit(1)
 	}
@@ -41,7 +42,7 @@ type daemon struct {
 	cmd  *exec.Cmd
 }
 
-func run(sizeMiB int, profileDir string) error {
+func run(sizeMiB int, profileDir string, trace bool) error {
 	dir, err := os.MkdirTemp("", "node-exchange")
 	if err != nil {
 		return err
@@ -126,7 +127,11 @@ func run(sizeMiB int, profileDir string) error {
 	profiled := make(chan error, 2)
 	if profileDir != "" {
 		for i, name := range []string{"server", "client"} {
-			go func() { profiled <- cpuProfile(ds[i].repo, filepath.Join(profileDir, name+".pprof")) }()
+			path, out := "/debug/pprof/profile?seconds=3", filepath.Join(profileDir, name+".pprof")
+			if trace {
+				path, out = "/debug/pprof/trace?seconds=1", filepath.Join(profileDir, name+".trace")
+			}
+			go func() { profiled <- debugFetch(ds[i].repo, path, out) }()
 		}
 	}
 	busy0, total0 := machineCPU()
@@ -170,8 +175,9 @@ func run(sizeMiB int, profileDir string) error {
 	return nil
 }
 
-// cpuProfile saves a 3-second CPU profile of the daemon holding repo.
-func cpuProfile(repo, out string) error {
+// debugFetch saves what path (under /debug/pprof) of the daemon holding
+// repo answers.
+func debugFetch(repo, path, out string) error {
 	addr, err := os.ReadFile(filepath.Join(repo, "api"))
 	if err != nil {
 		return err
@@ -184,7 +190,7 @@ func cpuProfile(repo, out string) error {
 	if len(parts) < 5 {
 		return fmt.Errorf("unexpected API address %q", addr)
 	}
-	req, _ := http.NewRequest("GET", "http://"+net.JoinHostPort(parts[2], parts[4])+"/debug/pprof/profile?seconds=3", nil)
+	req, _ := http.NewRequest("GET", "http://"+net.JoinHostPort(parts[2], parts[4])+path, nil)
 	req.Header.Set("X-Node-Token", strings.TrimSpace(string(token)))
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
