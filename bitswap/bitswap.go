@@ -62,6 +62,7 @@ func (b *Bitswap) ReceiveMessage(ctx context.Context, from peer.ID, m *message.M
 		b.Server.Credit(from, blocks, bytes)
 	}
 	b.Server.ReceiveWants(ctx, from, m)
+	m.Release() // handled: its memory serves the next message, unless kept
 }
 
 // ReceiveError counts and logs a peer's malformed message.
@@ -98,6 +99,28 @@ func (s *store) Get(ctx context.Context, c cid.Cid) ([]byte, error) {
 		return data, err
 	}
 	return s.bs.Client.GetBlock(ctx, c)
+}
+
+// GetBuffer is Get reading into buf (see blockstore.BufferGetter): from
+// the wrapped store, or copied from the network when the block fits.
+func (s *store) GetBuffer(ctx context.Context, c cid.Cid, buf []byte) ([]byte, error) {
+	var data []byte
+	var err error
+	if g, ok := s.Store.(blockstore.BufferGetter); ok {
+		data, err = g.GetBuffer(ctx, c, buf)
+	} else {
+		data, err = s.Store.Get(ctx, c)
+	}
+	if err == nil || !errors.Is(err, blockstore.ErrNotFound) {
+		return data, err
+	}
+	return s.bs.Client.GetBlockBuffer(ctx, c, buf)
+}
+
+// CopiesData forwards to the wrapped store.
+func (s *store) CopiesData() bool {
+	c, ok := s.Store.(blockstore.Copier)
+	return ok && c.CopiesData()
 }
 
 func (s *store) Put(ctx context.Context, blk blockstore.Block) error {

@@ -72,10 +72,7 @@ func Cat(ctx context.Context, g unixfs.Getter, path string, offset, length int64
 	if length >= 0 {
 		end = uint64(offset) + uint64(length)
 	}
-	return unixfs.ReadRange(ctx, g, n, uint64(offset), end, func(b []byte) error {
-		_, err := w.Write(b)
-		return err
-	})
+	return unixfs.WriteRange(ctx, g, n, uint64(offset), end, w)
 }
 
 // LsEntry is a line of `node ls`.

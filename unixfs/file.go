@@ -4,6 +4,9 @@ import (
 	"context"
 	"fmt"
 	"io"
+
+	"node/blockstore"
+	"node/dagpb"
 )
 
 // prefetch is how many sibling blocks a read fetches ahead, per level of
@@ -30,7 +33,74 @@ func ReadRange(ctx context.Context, g Getter, file *Node, start, end uint64, emi
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	return walkFile(ctx, g, file, 0, start, end, emit, 0)
+	return walkFile(ctx, walk{g: g, emit: emit}, file, 0, start, end, 0)
+}
+
+// WriteRange writes the file's bytes from offset start up to end to w, as
+// ReadRange emits them. Since a Writer must not keep what it is given,
+// large blocks are read into reused buffers when g can read into a buffer
+// (blockstore.BufferGetter): reading a large file then allocates next to
+// nothing per block.
+func WriteRange(ctx context.Context, g Getter, file *Node, start, end uint64, w io.Writer) error {
+	if !file.IsFile() {
+		return fmt.Errorf("%s is a %s: %w", file.CID, file.FS.Type, ErrNotFile)
+	}
+	end = min(end, file.FileSize())
+	if start >= end {
+		return nil
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	wk := walk{g: g, emit: func(b []byte) error {
+		_, err := w.Write(b)
+		return err
+	}}
+	if bg, ok := g.(blockstore.BufferGetter); ok {
+		wk.bg = bg
+	}
+	return walkFile(ctx, wk, file, 0, start, end, 0)
+}
+
+// readBuffers are the buffers WriteRange reads blocks into.
+var readBuffers blockstore.BufferPool
+
+// walk is what a walk over a file's tree uses throughout.
+type walk struct {
+	g    Getter
+	emit func([]byte) error
+	// bg, when set, reads large blocks into readBuffers: emit does not
+	// keep what it is given.
+	bg blockstore.BufferGetter
+}
+
+// get fetches and decodes a child. With pooled reads, buf is the buffer
+// its block may lie in: it goes back to readBuffers once nothing uses the
+// child any more (nil when none was taken).
+func (wk walk) get(ctx context.Context, l dagpb.Link, bytes uint64) (n *Node, buf *[]byte, err error) {
+	// A leaf's block is its Tsize; without one, its bytes and the
+	// framing around them. A hostile size costs at most an unused buffer.
+	size := l.Tsize
+	if size == 0 {
+		size = bytes + 64
+	}
+	if wk.bg != nil && size <= blockstore.MaxBlockSize {
+		buf = readBuffers.Get(int(size))
+	}
+	if buf == nil {
+		n, err = Get(ctx, wk.g, l.Hash)
+		return n, nil, err
+	}
+	data, err := wk.bg.GetBuffer(ctx, l.Hash, *buf)
+	if err != nil {
+		readBuffers.Put(buf)
+		return nil, nil, err
+	}
+	n, err = Decode(l.Hash, data)
+	if err != nil {
+		readBuffers.Put(buf)
+		return nil, nil, err
+	}
+	return n, buf, nil
 }
 
 // maxFileDepth bounds recursion through hostile DAGs.
@@ -38,7 +108,7 @@ const maxFileDepth = 64
 
 // walkFile emits the bytes of node (which begins at file offset base)
 // that fall in [start, end).
-func walkFile(ctx context.Context, g Getter, n *Node, base, start, end uint64, emit func([]byte) error, depth int) error {
+func walkFile(ctx context.Context, wk walk, n *Node, base, start, end uint64, depth int) error {
 	if depth > maxFileDepth {
 		return fmt.Errorf("%s: %w: file DAG nested too deep", n.CID, ErrInvalid)
 	}
@@ -50,7 +120,7 @@ func walkFile(ctx context.Context, g Getter, n *Node, base, start, end uint64, e
 	if len(data) > 0 && base < end && base+uint64(len(data)) > start {
 		lo := max(start, base) - base
 		hi := min(end, base+uint64(len(data))) - base
-		if err := emit(data[lo:hi]); err != nil {
+		if err := wk.emit(data[lo:hi]); err != nil {
 			return err
 		}
 	}
@@ -80,13 +150,14 @@ func walkFile(ctx context.Context, g Getter, n *Node, base, start, end uint64, e
 
 	type result struct {
 		n   *Node
+		buf *[]byte // the child's block lies here: put back once walked
 		err error
 	}
 	fetch := func(i int) chan result {
 		ch := make(chan result, 1)
 		go func() {
-			c, err := Get(ctx, g, n.Links[i].Hash)
-			ch <- result{c, err}
+			c, buf, err := wk.get(ctx, n.Links[i], n.FS.BlockSizes[i])
+			ch <- result{c, buf, err}
 		}()
 		return ch
 	}
@@ -111,9 +182,10 @@ func walkFile(ctx context.Context, g Getter, n *Node, base, start, end uint64, e
 		if got, declared := r.n.FileSize(), n.FS.BlockSizes[w.i]; got != declared {
 			return fmt.Errorf("%s: %w: child %s holds %d bytes but its parent says %d", n.CID, ErrInvalid, r.n.CID, got, declared)
 		}
-		if err := walkFile(ctx, g, r.n, w.base, start, end, emit, depth+1); err != nil {
+		if err := walkFile(ctx, wk, r.n, w.base, start, end, depth+1); err != nil {
 			return err
 		}
+		readBuffers.Put(r.buf) // emitted: nothing reads the child any more
 	}
 	return nil
 }

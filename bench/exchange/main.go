@@ -104,7 +104,7 @@ func run(sizeMiB, runs int, profileDir string, trace bool) error {
 	fmt.Println("| run | node cat from another daemon on loopback | MB/s | TCP copy on loopback | MB/s | ratio | CPU cores: serving, fetching daemon, node cat | machine busy |")
 	fmt.Println("|---|---|---|---|---|---|---|---|")
 	var ratios []float64
-	peak := int64(0)
+	var peak, peakFile [2]int64
 	for i := range runs {
 		if i > 0 {
 			// The fetching daemon forgets the blocks (they are not pinned
@@ -127,7 +127,11 @@ func run(sizeMiB, runs int, profileDir string, trace bool) error {
 		if err != nil {
 			return err
 		}
-		peak = max(peak, t.peakRSS)
+		for d := range peak {
+			if t.peakRSS[d] > peak[d] {
+				peak[d], peakFile[d] = t.peakRSS[d], t.peakFile[d]
+			}
+		}
 		ratio := tcp.Seconds() / t.took.Seconds()
 		ratios = append(ratios, ratio)
 		fmt.Printf("| %d | %.2fs | %.0f | %.2fs | %.0f | **%.3f** | %.2f, %.2f, %.2f | %.0f%% of %d |\n", i+1,
@@ -146,16 +150,18 @@ func run(sizeMiB, runs int, profileDir string, trace bool) error {
 	}
 
 	fmt.Printf("\ncontext: writing the same bytes to a new file (no sync) ran at %.0f MB/s after the transfers; the fetching daemon stores every block it receives\n", mbps(write))
-	fmt.Printf("\nidle daemon RSS: %.0f MB (limit 60 MB); peak RSS during the transfer: %.0f MB (limit 200 MB)\n", float64(idle)/1e6, float64(peak)/1e6)
+	fmt.Printf("\nidle daemon RSS: %.0f MB (limit 60 MB); peak RSS during the transfers: %.0f MB (limit 200 MB; serving daemon %.0f MB, fetching daemon %.0f MB, of which %.0f and %.0f MB map files)\n",
+		float64(idle)/1e6, float64(max(peak[0], peak[1]))/1e6, float64(peak[0])/1e6, float64(peak[1])/1e6, float64(peakFile[0])/1e6, float64(peakFile[1])/1e6)
 	return nil
 }
 
 // transferred is what one timed transfer measured.
 type transferred struct {
-	took    time.Duration
-	cpu     [3]time.Duration // serving daemon, fetching daemon, node cat
-	busy    float64          // share of the machine's CPU time in use
-	peakRSS int64            // of the daemons
+	took     time.Duration
+	cpu      [3]time.Duration // serving daemon, fetching daemon, node cat
+	busy     float64          // share of the machine's CPU time in use
+	peakRSS  [2]int64         // of the serving and the fetching daemon
+	peakFile [2]int64         // the part of peakRSS that maps files
 }
 
 // transfer times `node cat root` on the second daemon, discarding the
@@ -180,13 +186,18 @@ func transfer(bin string, ds []*daemon, root, profileDir string, trace, profile 
 		for {
 			select {
 			case <-tick.C:
-				t.peakRSS = max(t.peakRSS, rss(ds[0].cmd.Process.Pid), rss(ds[1].cmd.Process.Pid))
+				for i, d := range ds {
+					res, file := statm(d.cmd.Process.Pid)
+					if res > t.peakRSS[i] {
+						t.peakRSS[i], t.peakFile[i] = res, file
+					}
+				}
 			case <-stop:
 				return
 			}
 		}
 	}()
-	profiled := make(chan error, 2)
+	profiled := make(chan error, 4)
 	if profile {
 		for i, name := range []string{"server", "client"} {
 			path, out := "/debug/pprof/profile?seconds=3", filepath.Join(profileDir, name+".pprof")
@@ -194,6 +205,15 @@ func transfer(bin string, ds []*daemon, root, profileDir string, trace, profile 
 				path, out = "/debug/pprof/trace?seconds=1", filepath.Join(profileDir, name+".trace")
 			}
 			go func() { profiled <- debugFetch(ds[i].repo, path, out) }()
+		}
+		// The heaps in the middle of the transfer: what the memory is.
+		for i, name := range []string{"server", "client"} {
+			go func() {
+				time.Sleep(time.Second) // a moment into the transfer, not a wait for an event
+				profiled <- errors.Join(
+					debugFetch(ds[i].repo, "/debug/pprof/heap", filepath.Join(profileDir, name+".heap.pprof")),
+					debugFetch(ds[i].repo, "/debug/metrics/prometheus", filepath.Join(profileDir, name+".metrics.txt")))
+			}()
 		}
 	}
 	busy0, total0 := machineCPU()
@@ -213,7 +233,7 @@ func transfer(bin string, ds []*daemon, root, profileDir string, trace, profile 
 	close(stop)
 	<-stopped
 	if profile {
-		if err := errors.Join(<-profiled, <-profiled); err != nil {
+		if err := errors.Join(<-profiled, <-profiled, <-profiled, <-profiled); err != nil {
 			return t, err
 		}
 		// What the daemons allocated so far, mostly during the transfer.
@@ -375,14 +395,23 @@ func cpuTime(pid int) time.Duration {
 }
 
 func rss(pid int) int64 {
+	resident, _ := statm(pid)
+	return resident
+}
+
+// statm returns the process's resident memory and the part of it that
+// maps files (the pack files' pages, the binary).
+func statm(pid int) (resident, fileBacked int64) {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/statm", pid))
 	if err != nil {
-		return 0
+		return 0, 0
 	}
 	f := strings.Fields(string(b))
-	if len(f) < 2 {
-		return 0
+	if len(f) < 3 {
+		return 0, 0
 	}
-	pages, _ := strconv.ParseInt(f[1], 10, 64)
-	return pages * int64(os.Getpagesize())
+	res, _ := strconv.ParseInt(f[1], 10, 64)
+	shared, _ := strconv.ParseInt(f[2], 10, 64)
+	page := int64(os.Getpagesize())
+	return res * page, shared * page
 }

@@ -203,10 +203,13 @@ func (c *Client) versionOf(p peer.ID) message.Version {
 // counted against the sender. It returns once the blocks are stored.
 func (c *Client) ReceiveMessage(ctx context.Context, from peer.ID, m *message.Message) {
 	c.Accept(ctx, from, m)
+	m.Release()
 }
 
 // Accept is ReceiveMessage, reporting how many wanted blocks (and bytes)
-// the message brought: what the sender gave us, for its ledger.
+// the message brought: what the sender gave us, for its ledger. It leaves
+// releasing the message to the caller, and calls m.Keep when a caller got
+// a block in the message's own memory or the store kept it.
 func (c *Client) Accept(ctx context.Context, from peer.ID, m *message.Message) (blocks, bytes int) {
 	if len(m.Blocks) == 0 && len(m.Presences) == 0 {
 		return 0, 0
@@ -253,10 +256,15 @@ func (c *Client) Accept(ctx context.Context, from peer.ID, m *message.Message) (
 		bytes += len(b.Data)
 	}
 	// Hand the verified bytes to the waiting callers first, then store
-	// them: the reader goes on while the store writes.
-	c.do(func() { c.deliver(c.core.stored(keys), byKey) })
+	// them: the reader goes on while the store writes. Callers that gave
+	// a buffer get a copy there, so the message's memory can be reused.
+	shared := false
+	c.call(func() { shared = c.deliver(c.core.stored(keys), byKey) })
 	if err := c.store.PutMany(c.ctx, accepted); err != nil {
 		c.log.Error("storing fetched blocks", "blocks", len(accepted), "err", err)
+	}
+	if cp, ok := c.store.(blockstore.Copier); shared || !ok || !cp.CopiesData() {
+		m.Keep()
 	}
 	return len(accepted), bytes
 }

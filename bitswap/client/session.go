@@ -36,6 +36,7 @@ type waiter struct {
 	order     []string           // keys, in the caller's order
 	remaining map[string]cid.Cid // key -> CID the caller asked for
 	out       chan blockstore.Block
+	buf       []byte      // GetBlockBuffer's: the block is copied here when it fits
 	stop      func() bool // unregisters the context watch
 	done      bool
 }
@@ -76,9 +77,15 @@ func (c *Client) NewSession(ctx context.Context) *Session {
 
 // GetBlock fetches one block in a session of its own. See Session.GetBlock.
 func (c *Client) GetBlock(ctx context.Context, k cid.Cid) ([]byte, error) {
+	return c.GetBlockBuffer(ctx, k, nil)
+}
+
+// GetBlockBuffer fetches one block in a session of its own, into buf when
+// it fits (see Session.GetBlockBuffer).
+func (c *Client) GetBlockBuffer(ctx context.Context, k cid.Cid, buf []byte) ([]byte, error) {
 	sctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	return c.NewSession(sctx).GetBlock(ctx, k)
+	return c.NewSession(sctx).GetBlockBuffer(ctx, k, buf)
 }
 
 // GetBlock fetches the block of k from peers, verifies it against k,
@@ -87,10 +94,20 @@ func (c *Client) GetBlock(ctx context.Context, k cid.Cid) ([]byte, error) {
 // or ctx ends; the error then wraps ctx.Err(). Identity CIDs are answered
 // from the CID itself.
 func (s *Session) GetBlock(ctx context.Context, k cid.Cid) ([]byte, error) {
+	return s.GetBlockBuffer(ctx, k, nil)
+}
+
+// GetBlockBuffer is GetBlock copying the block into buf when cap(buf)
+// holds it (the returned data then lies in buf, and no other caller sees
+// it); otherwise the bytes are shared as GetBlock's. Once it returns,
+// nothing writes to buf any more: the caller may reuse it.
+func (s *Session) GetBlockBuffer(ctx context.Context, k cid.Cid, buf []byte) ([]byte, error) {
 	if err := blockstore.CheckCID(k); err != nil {
 		return nil, fmt.Errorf("bitswap: cannot fetch %s: %w", k, err)
 	}
-	b, ok := <-s.GetBlocks(ctx, []cid.Cid{k})
+	// The channel yields the block or is closed, both on the loop: after
+	// either, no delivery can copy into buf (see deliver).
+	b, ok := <-s.getBlocks(ctx, []cid.Cid{k}, buf)
 	if ok {
 		return b.Data, nil
 	}
@@ -111,7 +128,11 @@ func (s *Session) GetBlock(ctx context.Context, k cid.Cid) ([]byte, error) {
 // fail blockstore.CheckCID are left out. All the wants go out at once, so
 // many round trips overlap.
 func (s *Session) GetBlocks(ctx context.Context, cids []cid.Cid) <-chan blockstore.Block {
-	w := &waiter{sid: s.id, remaining: make(map[string]cid.Cid, len(cids))}
+	return s.getBlocks(ctx, cids, nil)
+}
+
+func (s *Session) getBlocks(ctx context.Context, cids []cid.Cid, buf []byte) <-chan blockstore.Block {
+	w := &waiter{sid: s.id, remaining: make(map[string]cid.Cid, len(cids)), buf: buf}
 	var inline []blockstore.Block
 	seen := make(map[string]bool, len(cids))
 	for _, k := range cids {
@@ -204,7 +225,13 @@ func (c *Client) closeSession(sid sessionID) {
 }
 
 // deliver (on the loop) hands stored blocks to the callers waiting.
-func (c *Client) deliver(ds []delivery, data map[string][]byte) {
+//
+// A waiter with a buffer large enough gets its block copied there; others
+// get the received bytes themselves, and deliver reports that it shared
+// them (the message they lie in must then be kept). Only the loop writes
+// into a waiter's buffer, and only while the waiter is not done: once its
+// channel has yielded or been closed, the buffer is the caller's again.
+func (c *Client) deliver(ds []delivery, data map[string][]byte) (shared bool) {
 	for _, d := range ds {
 		for _, sid := range d.sids {
 			ss := c.sessions[sid]
@@ -217,7 +244,13 @@ func (c *Client) deliver(ds []delivery, data map[string][]byte) {
 					continue
 				}
 				delete(w.remaining, d.key)
-				w.out <- blockstore.Block{CID: k, Data: data[d.key]}
+				b := data[d.key]
+				if len(b) > 0 && cap(w.buf) >= len(b) {
+					b = append(w.buf[:0], b...)
+				} else {
+					shared = true
+				}
+				w.out <- blockstore.Block{CID: k, Data: b}
 				if len(w.remaining) == 0 {
 					w.finish()
 				}
@@ -225,4 +258,5 @@ func (c *Client) deliver(ds []delivery, data map[string][]byte) {
 			delete(ss.waiters, d.key)
 		}
 	}
+	return shared
 }

@@ -192,6 +192,28 @@ type Message struct {
 	// data, so hashing it again proves nothing. A message built by hand
 	// has it false, and its blocks must be verified before use.
 	Hashed bool
+
+	// body is the pooled buffer the message was read into (Reader with
+	// Reserve set), which the blocks' data lie in; nil otherwise.
+	body *[]byte
+	kept bool // Keep was called: body never goes back to the pool
+}
+
+// Keep declares that something goes on using the message's block data
+// after it has been handled (a caller was handed a block, a store kept
+// it): Release then leaves the buffer to the garbage collector.
+func (m *Message) Keep() { m.kept = true }
+
+// Release hands the buffer a received message was read into back to the
+// pool for the next message, unless Keep was called. The receiver calls
+// it once it has handled the message; nothing may read the message's
+// block data afterwards. A message that is never released costs only its
+// allocation.
+func (m *Message) Release() {
+	if m.body != nil && !m.kept {
+		bodies.put(m.body)
+	}
+	m.body = nil
 }
 
 // Empty reports whether m carries nothing: no wants, blocks or presences.

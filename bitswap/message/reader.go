@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"sync"
 
 	"github.com/multiformats/go-varint"
 )
@@ -65,39 +66,96 @@ func (r *Reader) ReadMsg() (*Message, error) {
 			return nil, fmt.Errorf("bitswap message of %d bytes: %w", n, err)
 		}
 	}
-	buf, err := r.readBody(int(n), r.Reserve != nil)
-	if err != nil {
+	if r.Reserve == nil {
+		buf, err := r.readBody(int(n))
+		if err != nil {
+			return nil, err
+		}
+		return Unmarshal(buf)
+	}
+	// The bytes are accounted: the body is read whole into a pooled
+	// buffer, which the receiver hands back with Release.
+	body := bodies.get(int(n))
+	if err := r.readFull(*body); err != nil {
+		bodies.put(body)
 		return nil, err
 	}
-	return Unmarshal(buf)
+	m, err := Unmarshal(*body)
+	if err != nil {
+		bodies.put(body)
+		return nil, err
+	}
+	m.body = body
+	return m, nil
 }
 
-// readBody reads exactly n bytes (n <= MaxMessageSize) into a new buffer.
-// When the bytes were reserved (accounted), the buffer is allocated whole;
-// otherwise it grows with what arrives: 64 KiB, 256 KiB, 1 MiB, 4 MiB.
-func (r *Reader) readBody(n int, reserved bool) ([]byte, error) {
-	first := min(n, readChunk)
-	if reserved {
-		first = n
-	}
-	buf := make([]byte, 0, first)
+// readBody reads exactly n bytes (n <= MaxMessageSize) into a new buffer
+// that grows with what arrives (64 KiB, 256 KiB, 1 MiB, 4 MiB), so a peer
+// that announces a large message and sends little costs little.
+func (r *Reader) readBody(n int) ([]byte, error) {
+	buf := make([]byte, 0, min(n, readChunk))
 	for len(buf) < n {
 		if len(buf) == cap(buf) {
 			grown := make([]byte, len(buf), min(4*cap(buf), n))
 			copy(grown, buf)
 			buf = grown
 		}
-		k, err := io.ReadFull(r.br, buf[len(buf):cap(buf)])
-		buf = buf[:len(buf)+k]
-		if err != nil {
-			if err == io.EOF {
-				err = io.ErrUnexpectedEOF
-			}
-			if errors.Is(err, io.ErrUnexpectedEOF) {
-				return nil, fmt.Errorf("bitswap message: stream ended after %d of %d bytes: %w", len(buf), n, err)
-			}
-			return nil, fmt.Errorf("reading bitswap message: %w", err)
+		if err := r.readFull(buf[len(buf):cap(buf)]); err != nil {
+			return nil, err
 		}
+		buf = buf[:cap(buf)]
 	}
 	return buf, nil
+}
+
+// readFull fills p from the stream.
+func (r *Reader) readFull(p []byte) error {
+	k, err := io.ReadFull(r.br, p)
+	if err == nil {
+		return nil
+	}
+	if err == io.EOF {
+		err = io.ErrUnexpectedEOF
+	}
+	if errors.Is(err, io.ErrUnexpectedEOF) {
+		return fmt.Errorf("bitswap message: stream ended %d bytes short: %w", len(p)-k, err)
+	}
+	return fmt.Errorf("reading bitswap message: %w", err)
+}
+
+// bodyClasses are the sizes of pooled message buffers: a few blocks' worth
+// up to the largest message. Servers aim at about 1 MiB per message.
+var bodyClasses = [...]int{64 << 10, 288 << 10, 1<<20 + 64<<10, MaxMessageSize}
+
+// bodyPool holds buffers for received messages, by class.
+type bodyPool struct {
+	pools [len(bodyClasses)]sync.Pool // of *[]byte with cap bodyClasses[i]
+}
+
+// bodies is shared by every Reader: messages are released by whoever
+// handles them, on other goroutines than the reader's.
+var bodies bodyPool
+
+// get returns a buffer of length n (n <= MaxMessageSize).
+func (p *bodyPool) get(n int) *[]byte {
+	for i, c := range bodyClasses {
+		if n <= c {
+			if b, ok := p.pools[i].Get().(*[]byte); ok {
+				*b = (*b)[:n]
+				return b
+			}
+			b := make([]byte, n, c)
+			return &b
+		}
+	}
+	panic(fmt.Sprintf("bitswap message: body of %d bytes over MaxMessageSize", n))
+}
+
+func (p *bodyPool) put(b *[]byte) {
+	for i, c := range bodyClasses {
+		if cap(*b) == c {
+			p.pools[i].Put(b)
+			return
+		}
+	}
 }

@@ -55,7 +55,7 @@ type watchedStore struct {
 }
 
 func (w *watchedStore) GetBuffer(ctx context.Context, c cid.Cid, buf []byte) ([]byte, error) {
-	data, err := w.Store.(bufferedGetter).GetBuffer(ctx, c, buf)
+	data, err := w.Store.(blockstore.BufferGetter).GetBuffer(ctx, c, buf)
 	w.mu.Lock()
 	if cap(buf) > 0 {
 		w.arrays[&buf[:1][0]] = true
@@ -178,38 +178,6 @@ func TestBufferReuse(t *testing.T) {
 		t.Fatalf("%d blocks were read into %d buffers: buffers are not reused", reads, arrays)
 	}
 	t.Logf("%d blocks read into %d buffers", reads, arrays)
-}
-
-func TestBufferPoolClasses(t *testing.T) {
-	var p bufferPool
-	for _, tc := range []struct{ size, want int }{
-		{minPooledBlock - 1, 0},
-		{minPooledBlock, classSize(0)},
-		{256 << 10, classSize(0)},
-		{256<<10 + 1, classSize(1)},
-		{blockstore.MaxBlockSize, classSize(2)},
-		{blockstore.MaxBlockSize + 1, 0},
-	} {
-		b := p.get(tc.size)
-		got := 0
-		if b != nil {
-			got = cap(*b)
-			if len(*b) != got {
-				t.Errorf("size %d: buffer of length %d, want its capacity %d", tc.size, len(*b), got)
-			}
-		}
-		if got != tc.want {
-			t.Errorf("size %d: buffer of capacity %d, want %d", tc.size, got, tc.want)
-		}
-	}
-	// A buffer not from the pool is never taken in.
-	foreign := make([]byte, 300<<10)
-	p.put([]*[]byte{&foreign})
-	for range 10 {
-		if b := p.get(256 << 10); &(*b)[0] == &foreign[0] {
-			t.Fatal("the pool handed out a buffer it did not make")
-		}
-	}
 }
 
 // TestManyPeersGetTheirBlocks: many peers fetching the same blocks at once

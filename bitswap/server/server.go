@@ -17,7 +17,7 @@ import (
 )
 
 // Store is what the server reads blocks from. A store that also has
-// GetBuffer (bufferedGetter) has large blocks read into pooled buffers,
+// GetBuffer (blockstore.BufferGetter) has large blocks read into pooled buffers,
 // reused once the message carrying them has been written.
 type Store interface {
 	Get(ctx context.Context, c cid.Cid) ([]byte, error)
@@ -50,7 +50,7 @@ type Server struct {
 	log   *slog.Logger
 
 	access atomic.Pointer[Access] // nil: every peer may fetch every block
-	bufs   bufferPool             // block buffers of the peer senders
+	bufs   blockstore.BufferPool  // block buffers of the peer senders
 	engine *decision.Engine       // owned by run
 	events chan func(now time.Time)
 	done   chan taskResult
@@ -166,7 +166,7 @@ func (s *Server) peerSender(ctx context.Context, q <-chan decision.Task) {
 			select {
 			case ready <- b:
 			case <-ctx.Done():
-				s.bufs.put(b.bufs) // dropped unsent
+				s.putBuffers(b.bufs) // dropped unsent
 				return
 			}
 		}
@@ -182,7 +182,7 @@ func (s *Server) peerSender(ctx context.Context, q <-chan decision.Task) {
 		}
 		// SendMessage has returned (written, or given up): nothing reads
 		// the blocks any more.
-		s.bufs.put(b.bufs)
+		s.putBuffers(b.bufs)
 		select {
 		case s.done <- taskResult{task: b.t, blocks: blocks, bytes: bytes}:
 		case <-ctx.Done():
@@ -262,10 +262,10 @@ func (s *Server) build(ctx context.Context, t decision.Task) built {
 // read reads a block: a large one into a pooled buffer, returned as buf
 // (also on error) to be put back once nothing reads data any more.
 func (s *Server) read(ctx context.Context, c cid.Cid) (data []byte, buf *[]byte, err error) {
-	if g, ok := s.store.(bufferedGetter); ok {
+	if g, ok := s.store.(blockstore.BufferGetter); ok {
 		if size, err := s.store.Size(ctx, c); err == nil {
-			if buf = s.bufs.get(size); buf != nil {
-				data, err = g.GetBuffer(ctx, c, (*buf)[:0])
+			if buf = s.bufs.Get(size); buf != nil {
+				data, err = g.GetBuffer(ctx, c, *buf)
 				return data, buf, err
 			}
 		}
