@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"sync"
 	"testing"
+	"unsafe"
 
 	"github.com/ipfs/go-cid"
 )
@@ -87,4 +88,15 @@ func FlipInPacks(t testing.TB, dir string, data []byte) {
 	if !done {
 		t.Fatal("block not found in the pack files")
 	}
+}
+
+// Within reports whether data lies in buf's backing array (a block read
+// into a buffer it was given, not into a new slice).
+func Within(buf, data []byte) bool {
+	if cap(buf) == 0 || len(data) == 0 {
+		return false
+	}
+	lo := uintptr(unsafe.Pointer(unsafe.SliceData(buf[:1])))
+	p := uintptr(unsafe.Pointer(unsafe.SliceData(data)))
+	return p >= lo && p+uintptr(len(data)) <= lo+uintptr(cap(buf))
 }
