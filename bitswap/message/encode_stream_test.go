@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math/rand/v2"
 	"reflect"
 	"testing"
 
@@ -14,23 +13,15 @@ import (
 	"github.com/multiformats/go-multihash"
 
 	"node/blockstore"
+	"node/internal/testutil"
 )
 
 // streamBufferSize matches the bitswap sender's buffer (one yamux frame).
 const streamBufferSize = 64 << 10
 
-func randomBytes(seed uint64, n int) []byte {
-	rng := rand.New(rand.NewPCG(seed, 4))
-	data := make([]byte, n)
-	for i := range data {
-		data[i] = byte(rng.Uint32())
-	}
-	return data
-}
-
 // bigBlockMessage is one 256 KiB block, the common serving case.
 func bigBlockMessage(t testing.TB) *Message {
-	data := randomBytes(3, 256<<10)
+	data := testutil.RandomBytes(3, 256<<10)
 	return &Message{Blocks: []blockstore.Block{block(v0(t, data), data)}}
 }
 
@@ -81,8 +72,8 @@ func firstDiff(a, b []byte) int {
 func writeMsgCases(t *testing.T) map[string]*Message {
 	f := newFixture(t)
 	raw := func(data []byte) blockstore.Block { return block(v1(t, cid.Raw, data, multihash.SHA2_256), data) }
-	big, seventy, one := randomBytes(1, 256<<10), randomBytes(2, 70<<10), []byte{0x42}
-	largest := randomBytes(5, blockstore.MaxBlockSize)
+	big, seventy, one := testutil.RandomBytes(1, 256<<10), testutil.RandomBytes(2, 70<<10), []byte{0x42}
+	largest := testutil.RandomBytes(5, blockstore.MaxBlockSize)
 
 	longWantlist := &Message{Full: true, PendingBytes: -7}
 	for i := range 600 { // about 25 KiB: several of WriteMsg's chunks

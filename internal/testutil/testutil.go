@@ -5,6 +5,7 @@ package testutil
 import (
 	"bytes"
 	"context"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"sync"
@@ -99,4 +100,12 @@ func Within(buf, data []byte) bool {
 	lo := uintptr(unsafe.Pointer(unsafe.SliceData(buf[:1])))
 	p := uintptr(unsafe.Pointer(unsafe.SliceData(data)))
 	return p >= lo && p+uintptr(len(data)) <= lo+uintptr(cap(buf))
+}
+
+// RandomBytes returns n bytes from a seeded generator: the same for the
+// same seed.
+func RandomBytes(seed uint64, n int) []byte {
+	data := make([]byte, n)
+	rand.NewChaCha8([32]byte{byte(seed), byte(seed >> 8), byte(seed >> 16), byte(seed >> 24), byte(seed >> 32)}).Read(data)
+	return data
 }
