@@ -10,7 +10,8 @@ import (
 // BufferGetter is a store that can read a block into a buffer the caller
 // provides (PackStore, WithIdentity over it, and the network fetcher):
 // when cap(buf) is at least the block's size plus GetBufferOverhead, the
-// returned data lies in buf's backing array; otherwise it is a new slice.
+// returned data lies in buf's backing array; otherwise it is a slice of
+// its own, possibly shared with other callers (never to be modified).
 // With buffers from a BufferPool, reading many large blocks allocates
 // nothing per block.
 type BufferGetter interface {

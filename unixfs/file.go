@@ -77,11 +77,14 @@ type walk struct {
 // its block may lie in: it goes back to readBuffers once nothing uses the
 // child any more (nil when none was taken).
 func (wk walk) get(ctx context.Context, l dagpb.Link, bytes uint64) (n *Node, buf *[]byte, err error) {
-	// A leaf's block is its Tsize; without one, its bytes and the
-	// framing around them. A hostile size costs at most an unused buffer.
-	size := l.Tsize
-	if size == 0 {
-		size = bytes + 64
+	// A leaf's block is its Tsize: its bytes and a few of framing. The
+	// size is capped by the bytes the child holds, so buffers in flight
+	// stay in proportion to the file's bytes in flight whatever Tsize a
+	// hostile DAG claims (a block larger than its buffer is read into a
+	// new slice instead).
+	size := bytes + 1<<10
+	if l.Tsize > 0 {
+		size = min(l.Tsize, size)
 	}
 	if wk.bg != nil && size <= blockstore.MaxBlockSize {
 		buf = readBuffers.Get(int(size))

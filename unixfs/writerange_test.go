@@ -98,3 +98,55 @@ func TestWriteRange(t *testing.T) {
 		t.Fatalf("WriteRange over a plain getter: %v", err)
 	}
 }
+
+// capCounter serves a memory store through GetBuffer and records the
+// largest buffer it was given.
+type capCounter struct {
+	*blockstore.Memory
+
+	mu      sync.Mutex // guards largest
+	largest int
+}
+
+func (c *capCounter) GetBuffer(ctx context.Context, k cid.Cid, buf []byte) ([]byte, error) {
+	c.mu.Lock()
+	c.largest = max(c.largest, cap(buf))
+	c.mu.Unlock()
+	data, err := c.Memory.Get(ctx, k)
+	if err != nil || cap(buf) < len(data) {
+		return data, err
+	}
+	return append(buf[:0], data...), nil
+}
+
+// Links that claim a huge Tsize over tiny leaves do not make WriteRange
+// hold a large buffer per block read ahead: buffers follow the bytes the
+// children hold.
+func TestWriteRangeIgnoresInflatedTsize(t *testing.T) {
+	mem := blockstore.NewMemory()
+	var leaves []cid.Cid
+	var sizes []uint64
+	var data []byte
+	for i := range 200 {
+		leaf := randomBytes(uint64(i), 1000)
+		leaves = append(leaves, putRaw(t, mem, leaf))
+		sizes = append(sizes, 1000)
+		data = append(data, leaf...)
+	}
+	n := fileNode(nil, u64(uint64(len(data))), leaves, sizes)
+	for i := range n.Links {
+		n.Links[i].Tsize = blockstore.MaxBlockSize // a lie
+	}
+	root := putPB(t, mem, n)
+	g := &capCounter{Memory: mem}
+	var out bytes.Buffer
+	if err := unixfs.WriteRange(context.Background(), g, mustGet(t, g, root), 0, uint64(len(data)), &out); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(out.Bytes(), data) {
+		t.Fatal("the file differs")
+	}
+	if g.largest > 0 {
+		t.Fatalf("a buffer of %d bytes was taken for a leaf of 1000", g.largest)
+	}
+}

@@ -45,7 +45,9 @@ func NewReader(r io.Reader) *Reader {
 //     Unmarshal); the stream is still in step, but the peer misbehaved;
 //   - the stream's own read errors, wrapped.
 //
-// Each message gets its own buffer, which its blocks' Data alias.
+// Each message gets its own buffer, which its blocks' Data alias. With
+// Reserve set, a message of 32 KiB or more is read into a pooled buffer
+// that serves a later message once it is released (Message.Release).
 func (r *Reader) ReadMsg() (*Message, error) {
 	n, err := varint.ReadUvarint(r.br)
 	switch {
@@ -66,7 +68,9 @@ func (r *Reader) ReadMsg() (*Message, error) {
 			return nil, fmt.Errorf("bitswap message of %d bytes: %w", n, err)
 		}
 	}
-	if r.Reserve == nil {
+	if r.Reserve == nil || n < minPooledBody {
+		// Unaccounted bytes arrive before they are allocated; small
+		// bodies cost less than a pooled buffer would hold.
 		buf, err := r.readBody(int(n))
 		if err != nil {
 			return nil, err
@@ -122,6 +126,10 @@ func (r *Reader) readFull(p []byte) error {
 	}
 	return fmt.Errorf("reading bitswap message: %w", err)
 }
+
+// minPooledBody: smaller messages (wants, presences, small blocks) get a
+// buffer of their own size.
+const minPooledBody = 32 << 10
 
 // bodyClasses are the sizes of pooled message buffers: a few blocks' worth
 // up to the largest message. Servers aim at about 1 MiB per message.

@@ -97,3 +97,29 @@ func TestUnreservedBodiesAreNotPooled(t *testing.T) {
 		}
 	}
 }
+
+// Small messages get buffers of their own size even when accounted: a
+// pooled buffer would hold far more than they need.
+func TestSmallBodiesAreNotPooled(t *testing.T) {
+	const n = 20
+	in, datas := stream(t, n, 1<<10)
+	r := NewReader(in)
+	r.Reserve = func(int) error { return nil }
+	var msgs []*Message
+	for range n {
+		m, err := r.ReadMsg()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c := cap(m.Blocks[0].Data); c > 2<<10 {
+			t.Fatalf("a 1 KiB block lies in a buffer of %d bytes", c)
+		}
+		m.Release()
+		msgs = append(msgs, m)
+	}
+	for i, m := range msgs {
+		if !bytes.Equal(m.Blocks[0].Data, datas[i]) {
+			t.Fatalf("message %d was overwritten", i)
+		}
+	}
+}

@@ -32,6 +32,7 @@ import (
 	"path/filepath"
 	"sync"
 	"syscall"
+	"time"
 
 	"node/core"
 	"node/daemon"
@@ -69,6 +70,11 @@ func (c *cli) runLocal(ctx context.Context, root, token string, args []string) (
 	}
 	files := []*os.File{stdout, stderr}
 	readsStdin := c.readsStdin(args)
+	if readsStdin && c.stdinTTY {
+		// A read of the terminal in the daemon could not be interrupted
+		// by Ctrl-C: such commands go over HTTP, which relays the input.
+		return false, nil
+	}
 	if readsStdin {
 		stdin, ok := c.stdin.(*os.File)
 		if !ok {
@@ -90,10 +96,18 @@ func (c *cli) runLocal(ctx context.Context, root, token string, args []string) (
 	}
 	// Ctrl-C: tell the daemon, then wait for the command to end there,
 	// so nothing is written to the terminal after this process exits.
-	stopCancel := context.AfterFunc(ctx, func() { conn.CloseWrite() })
+	// If the daemon does not answer soon after (a command blocked on
+	// its output), the CLI gives up waiting.
+	stopCancel := context.AfterFunc(ctx, func() {
+		conn.CloseWrite()
+		conn.SetReadDeadline(time.Now().Add(localCloseTimeout))
+	})
 	defer stopCancel()
 	msg, _, err := fdpass.ReadMsg(conn, maxLocalRequest, 0)
 	if err != nil {
+		if ctx.Err() != nil {
+			return true, fmt.Errorf("interrupted; the daemon did not confirm the command stopped: %w", ctx.Err())
+		}
 		return true, fmt.Errorf("the daemon stopped answering: %w", err)
 	}
 	var reply localReply
@@ -119,7 +133,19 @@ type localServer struct {
 	ctx    context.Context // cancelled by Close: running commands stop
 	cancel context.CancelFunc
 	wg     sync.WaitGroup // the accept loop and running commands
+
+	mu    sync.Mutex // guards conns
+	conns map[*net.UnixConn]bool
 }
+
+// Bounds on the local socket's waits: for a client to send its request,
+// and for running commands to answer once the daemon stops (a command
+// blocked writing into a pipe nobody reads cannot be interrupted; it is
+// abandoned, as the HTTP server abandons its handlers).
+const (
+	localRequestTimeout = 10 * time.Second
+	localCloseTimeout   = 5 * time.Second
+)
 
 // serveLocal starts the daemon's CLI socket. When it cannot listen (an
 // unusual file system), CLIs use the HTTP API instead.
@@ -133,7 +159,7 @@ func serveLocal(d *daemon.Daemon, node *core.Node) (*localServer, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &localServer{l: l, d: d, node: node, token: token}
+	s := &localServer{l: l, d: d, node: node, token: token, conns: map[*net.UnixConn]bool{}}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	s.wg.Add(1)
 	go s.acceptLoop()
@@ -163,16 +189,40 @@ func (s *localServer) acceptLoop() {
 func (s *localServer) Close() error {
 	err := s.l.Close()
 	s.cancel()
-	s.wg.Wait()
+	s.mu.Lock()
+	for c := range s.conns {
+		c.Close() // a client that never sent its request, or waits
+	}
+	s.mu.Unlock()
+	done := make(chan struct{})
+	go func() {
+		s.wg.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-time.After(localCloseTimeout):
+		slog.Warn("commands still running through the CLI socket are abandoned (blocked on their output?)")
+	}
 	return err
 }
 
 func (s *localServer) serve(conn *net.UnixConn) {
-	defer conn.Close()
+	s.mu.Lock()
+	s.conns[conn] = true
+	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		delete(s.conns, conn)
+		s.mu.Unlock()
+		conn.Close()
+	}()
+	conn.SetReadDeadline(time.Now().Add(localRequestTimeout))
 	msg, files, err := fdpass.ReadMsg(conn, maxLocalRequest, 3)
 	if err != nil {
 		return
 	}
+	conn.SetReadDeadline(time.Time{})
 	reply := s.run(conn, msg, files)
 	// The files are closed before the answer: once the CLI has it, the
 	// daemon writes nothing more to them.

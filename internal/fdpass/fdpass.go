@@ -55,10 +55,14 @@ func Listen(path string) (*Listener, error) {
 	if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return nil, fmt.Errorf("removing the stale socket %s: %w", path, err)
 	}
-	old := unix.Umask(0o177) // created 0600: no window where others may connect
 	l, err := net.ListenUnix("unix", &net.UnixAddr{Name: addr, Net: "unix"})
-	unix.Umask(old)
 	if err != nil {
+		return nil, fmt.Errorf("listening on %s: %w", path, err)
+	}
+	// Not through the umask, which is the whole process's. Until the
+	// chmod, Accept's check of the peer's user still keeps others out.
+	if err := os.Chmod(path, 0o600); err != nil {
+		l.Close()
 		return nil, fmt.Errorf("listening on %s: %w", path, err)
 	}
 	l.SetUnlinkOnClose(false) // Close removes path itself: addr may be a /proc alias
