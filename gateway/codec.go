@@ -111,22 +111,10 @@ func serveBytes(w http.ResponseWriter, rq *request, body []byte, etag, ctype str
 		return nil
 	}
 	hd.Set("Content-Type", ctype)
-	hd.Set("Accept-Ranges", "bytes")
-	size := int64(len(body))
-	status, rg := rangeFor(rq.r, size, etag)
-	if status == http.StatusRequestedRangeNotSatisfiable {
-		hd.Set("Content-Range", "bytes */"+strconv.FormatInt(size, 10))
-		hd.Set("Content-Type", "text/plain; charset=utf-8")
-		w.WriteHeader(status)
-		if !rq.head {
-			fmt.Fprintf(w, "416 Range Not Satisfiable\nThe body is %d bytes long; ask for a range inside it.\n", size)
-		}
+	status, rg, done := rangeHeaders(w, rq, int64(len(body)), etag, "body")
+	if done {
 		return nil
 	}
-	if status == http.StatusPartialContent {
-		hd.Set("Content-Range", fmt.Sprintf("bytes %d-%d/%d", rg.start, rg.end-1, size))
-	}
-	hd.Set("Content-Length", strconv.FormatInt(rg.end-rg.start, 10))
 	w.WriteHeader(status)
 	if !rq.head {
 		w.Write(body[rg.start:rg.end])

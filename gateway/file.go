@@ -41,27 +41,40 @@ func (h *handler) serveFile(w http.ResponseWriter, rq *request, wk *walked, n *u
 	}
 	hd.Set("Content-Type", ctype)
 	contentDisposition(hd, rq, "", name)
-	hd.Set("Accept-Ranges", "bytes")
-
-	status, rg := rangeFor(rq.r, size, etag)
-	if status == http.StatusRequestedRangeNotSatisfiable {
-		hd.Set("Content-Range", "bytes */"+strconv.FormatInt(size, 10))
-		hd.Set("Content-Type", "text/plain; charset=utf-8")
-		w.WriteHeader(status)
-		if !rq.head {
-			fmt.Fprintf(w, "416 Range Not Satisfiable\nThe file is %d bytes long; ask for a range inside it.\n", size)
-		}
+	status, rg, done := rangeHeaders(w, rq, size, etag, "file")
+	if done {
 		return nil
 	}
-	if status == http.StatusPartialContent {
-		hd.Set("Content-Range", fmt.Sprintf("bytes %d-%d/%d", rg.start, rg.end-1, size))
-	}
-	hd.Set("Content-Length", strconv.FormatInt(rg.end-rg.start, 10))
 	if rq.head {
 		w.WriteHeader(status)
 		return nil
 	}
 	return h.streamFile(w, rq, n, rg, status)
+}
+
+// rangeHeaders sets the headers of a response of size bytes (what names
+// it in the error text) for the request's Range: Accept-Ranges, and
+// Content-Range and Content-Length for the status it returns with the
+// range to send. An unsatisfiable range is answered here (416), and done
+// is true.
+func rangeHeaders(w http.ResponseWriter, rq *request, size int64, etag, what string) (status int, rg byteRange, done bool) {
+	hd := w.Header()
+	hd.Set("Accept-Ranges", "bytes")
+	status, rg = rangeFor(rq.r, size, etag)
+	if status == http.StatusRequestedRangeNotSatisfiable {
+		hd.Set("Content-Range", "bytes */"+strconv.FormatInt(size, 10))
+		hd.Set("Content-Type", "text/plain; charset=utf-8")
+		w.WriteHeader(status)
+		if !rq.head {
+			fmt.Fprintf(w, "416 Range Not Satisfiable\nThe %s is %d bytes long; ask for a range inside it.\n", what, size)
+		}
+		return status, rg, true
+	}
+	if status == http.StatusPartialContent {
+		hd.Set("Content-Range", fmt.Sprintf("bytes %d-%d/%d", rg.start, rg.end-1, size))
+	}
+	hd.Set("Content-Length", strconv.FormatInt(rg.end-rg.start, 10))
+	return status, rg, false
 }
 
 // rangeFor decides between the whole file (200), one range (206) and an
