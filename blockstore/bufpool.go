@@ -2,9 +2,10 @@ package blockstore
 
 import (
 	"context"
-	"sync"
 
 	"github.com/ipfs/go-cid"
+
+	"node/internal/bufpool"
 )
 
 // BufferGetter is a store that can read a block into a buffer the caller
@@ -48,45 +49,27 @@ var bufferClasses = [...]int{256<<10 + 1<<10, 1<<20 + 4<<10, MaxBlockSize}
 
 // BufferPool hands out buffers to read blocks into with GetBuffer, by size
 // class. A buffer goes back (Put) only once nothing reads the block in it
-// any more. The zero value is ready to use and safe for concurrent use.
-type BufferPool struct {
-	pools [len(bufferClasses)]sync.Pool // of *[]byte with cap classSize(i)
-}
+// any more. Every BufferPool draws on one set of buffers, so a buffer one
+// user puts back serves another; the zero value is ready to use and safe
+// for concurrent use.
+type BufferPool struct{}
 
 // classSize is the capacity of class i's buffers: the block size plus the
 // room GetBuffer needs to read the record around it.
 func classSize(i int) int { return bufferClasses[i] + GetBufferOverhead }
 
+var blockBuffers = bufpool.New(classSize(0), classSize(1), classSize(2))
+
 // Get returns an empty buffer with room for a block of size bytes, or nil
 // when blocks of that size are not pooled (under MinPooledBlock, or over
 // MaxBlockSize).
-func (p *BufferPool) Get(size int) *[]byte {
-	if size < MinPooledBlock {
+func (BufferPool) Get(size int) *[]byte {
+	if size < MinPooledBlock || size > MaxBlockSize {
 		return nil
 	}
-	for i, c := range bufferClasses {
-		if size <= c {
-			if b, ok := p.pools[i].Get().(*[]byte); ok {
-				return b
-			}
-			b := make([]byte, 0, classSize(i))
-			return &b
-		}
-	}
-	return nil
+	return blockBuffers.Get(size + GetBufferOverhead)
 }
 
 // Put returns a buffer from Get; nothing may read it afterwards. Buffers
 // of other capacities are left to the garbage collector.
-func (p *BufferPool) Put(b *[]byte) {
-	if b == nil {
-		return
-	}
-	for i := range bufferClasses {
-		if cap(*b) == classSize(i) {
-			*b = (*b)[:0]
-			p.pools[i].Put(b)
-			return
-		}
-	}
-}
+func (BufferPool) Put(b *[]byte) { blockBuffers.Put(b) }

@@ -211,7 +211,7 @@ func (m *Message) Keep() { m.kept = true }
 // allocation.
 func (m *Message) Release() {
 	if m.body != nil && !m.kept {
-		bodies.put(m.body)
+		bodies.Put(m.body)
 	}
 	m.body = nil
 }

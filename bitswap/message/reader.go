@@ -5,9 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"sync"
 
 	"github.com/multiformats/go-varint"
+
+	"node/internal/bufpool"
 )
 
 // readChunk is how much of a message body is allocated before its bytes
@@ -79,14 +80,15 @@ func (r *Reader) ReadMsg() (*Message, error) {
 	}
 	// The bytes are accounted: the body is read whole into a pooled
 	// buffer, which the receiver hands back with Release.
-	body := bodies.get(int(n))
+	body := bodies.Get(int(n)) // n <= MaxMessageSize, the largest class
+	*body = (*body)[:n]
 	if err := r.readFull(*body); err != nil {
-		bodies.put(body)
+		bodies.Put(body)
 		return nil, err
 	}
 	m, err := Unmarshal(*body)
 	if err != nil {
-		bodies.put(body)
+		bodies.Put(body)
 		return nil, err
 	}
 	m.body = body
@@ -131,39 +133,8 @@ func (r *Reader) readFull(p []byte) error {
 // buffer of their own size.
 const minPooledBody = 32 << 10
 
-// bodyClasses are the sizes of pooled message buffers: a few blocks' worth
-// up to the largest message. Servers aim at about 1 MiB per message.
-var bodyClasses = [...]int{64 << 10, 288 << 10, 1<<20 + 64<<10, MaxMessageSize}
-
-// bodyPool holds buffers for received messages, by class.
-type bodyPool struct {
-	pools [len(bodyClasses)]sync.Pool // of *[]byte with cap bodyClasses[i]
-}
-
-// bodies is shared by every Reader: messages are released by whoever
-// handles them, on other goroutines than the reader's.
-var bodies bodyPool
-
-// get returns a buffer of length n (n <= MaxMessageSize).
-func (p *bodyPool) get(n int) *[]byte {
-	for i, c := range bodyClasses {
-		if n <= c {
-			if b, ok := p.pools[i].Get().(*[]byte); ok {
-				*b = (*b)[:n]
-				return b
-			}
-			b := make([]byte, n, c)
-			return &b
-		}
-	}
-	panic(fmt.Sprintf("bitswap message: body of %d bytes over MaxMessageSize", n))
-}
-
-func (p *bodyPool) put(b *[]byte) {
-	for i, c := range bodyClasses {
-		if cap(*b) == c {
-			p.pools[i].Put(b)
-			return
-		}
-	}
-}
+// bodies holds buffers for received messages, in classes from a few
+// blocks' worth up to the largest message (servers aim at about 1 MiB per
+// message). It is shared by every Reader: messages are released by
+// whoever handles them, on other goroutines than the reader's.
+var bodies = bufpool.New(64<<10, 288<<10, 1<<20+64<<10, MaxMessageSize)
