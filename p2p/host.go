@@ -54,7 +54,7 @@ func NewHost(cfg Config) (host.Host, error) {
 		// Noise's ChaCha20-Poly1305 per byte. Both are offered.
 		libp2p.Security(libp2ptls.ID, libp2ptls.New),
 		libp2p.Security(noise.ID, noise.New),
-		libp2p.Muxer(yamux.ID, yamux.DefaultTransport),
+		libp2p.Muxer(yamux.ID, muxer()),
 		libp2p.ConnectionManager(cm),
 		libp2p.DefaultResourceManager,
 		libp2p.Ping(true),
@@ -63,6 +63,27 @@ func NewHost(cfg Config) (host.Host, error) {
 		return nil, fmt.Errorf("starting the libp2p host: %w", err)
 	}
 	return h, nil
+}
+
+// StreamWindow is the receive window every yamux stream grants its peer
+// from the start: how much the peer may send on one stream before we read
+// it. The protocol starts streams at 256 KiB and go-yamux grows a window
+// only when the reader empties it within four round trips. On a fast link
+// the round trip measured when the connection was idle is tens of
+// microseconds, so under load the window never grows, and a sender of
+// blocks waits on it for half its time: the bitswap reader takes a
+// message, then hashes and stores it before reading the next, and the
+// sender stops as soon as 256 KiB wait unread. Granting at once the 16
+// MiB that go-libp2p already lets a window grow to adds no new worst
+// case: a peer could always fill a stream's window up to this size.
+const StreamWindow = 16 << 20
+
+// muxer is libp2p's yamux with the receive window StreamWindow.
+func muxer() *yamux.Transport {
+	t := *yamux.DefaultTransport
+	t.InitialStreamWindowSize = StreamWindow
+	t.MaxStreamWindowSize = max(t.MaxStreamWindowSize, StreamWindow)
+	return &t
 }
 
 // ParsePeers parses multiaddrs ending in /p2p/<peer ID> (Bootstrap entries,

@@ -1,0 +1,89 @@
+package p2p_test
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"testing"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/crypto"
+	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/peer"
+
+	"node/internal/testutil"
+	"node/p2p"
+)
+
+func newHost(t *testing.T) host.Host {
+	t.Helper()
+	sk, _, err := crypto.GenerateEd25519Key(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, err := p2p.NewHost(p2p.Config{Identity: sk, ListenAddrs: []string{"/ip4/127.0.0.1/tcp/0"},
+		LowWater: 10, HighWater: 20, GracePeriod: time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { h.Close() })
+	return h
+}
+
+// A stream's whole receive window is granted when it opens: a sender can
+// write StreamWindow/2 bytes that nobody reads yet without waiting. With
+// yamux's initial 256 KiB, which go-yamux grows only while the reader
+// keeps up, the write would wait for the reader.
+func TestStreamWindowIsGrantedAtOnce(t *testing.T) {
+	a, b := newHost(t), newHost(t)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+
+	const proto = "/node-test/window/1.0.0"
+	startReading := make(chan struct{})
+	received := make(chan []byte, 1)
+	b.SetStreamHandler(proto, func(s network.Stream) {
+		defer s.Close()
+		<-startReading
+		data, err := io.ReadAll(s)
+		if err != nil {
+			t.Errorf("reading: %v", err)
+		}
+		received <- data
+	})
+	if err := a.Connect(ctx, peer.AddrInfo{ID: b.ID(), Addrs: b.Addrs()}); err != nil {
+		t.Fatal(err)
+	}
+	s, err := a.NewStream(ctx, b.ID(), proto)
+	if err != nil {
+		t.Fatal(err)
+	}
+	payload := testutil.RandomBytes(1, p2p.StreamWindow/2)
+	written := make(chan error, 1)
+	go func() {
+		_, err := s.Write(payload)
+		written <- err
+	}()
+	select {
+	case err := <-written:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(30 * time.Second): // a deadline, not a wait for the write
+		close(startReading)
+		t.Fatalf("writing %d bytes to a stream nobody reads yet did not finish: the peer granted less than its window", len(payload))
+	}
+	close(startReading)
+	if err := s.CloseWrite(); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case got := <-received:
+		if !bytes.Equal(got, payload) {
+			t.Fatalf("received %d bytes, not the %d written", len(got), len(payload))
+		}
+	case <-ctx.Done():
+		t.Fatal("the reader never finished")
+	}
+}
