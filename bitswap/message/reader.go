@@ -29,9 +29,15 @@ type Reader struct {
 	Reserve func(n int) error
 }
 
+// prefixBuffer is the Reader's own buffer: enough for a length prefix and
+// the small messages (wants, presences) that follow it. A larger body is
+// read straight into its own buffer; only the bytes the buffer already
+// holds, at most this many, are copied twice.
+const prefixBuffer = 4 << 10
+
 // NewReader returns a Reader of r with its own buffer.
 func NewReader(r io.Reader) *Reader {
-	return &Reader{br: bufio.NewReaderSize(r, readChunk)}
+	return &Reader{br: bufio.NewReaderSize(r, prefixBuffer)}
 }
 
 // ReadMsg reads and decodes the next message. It returns:
