@@ -22,6 +22,17 @@ var (
 	ErrCorrupt = errors.New("block is corrupt: its bytes do not match its hash")
 )
 
+// NotFound returns an error wrapping ErrNotFound that names c. The CID is
+// formatted only if the message is read: misses are common (a read of
+// content from the network misses on every block before fetching it) and
+// formatting a CID for each costs more than the lookup.
+func NotFound(c cid.Cid) error { return notFoundError{c} }
+
+type notFoundError struct{ c cid.Cid }
+
+func (e notFoundError) Error() string { return e.c.String() + ": " + ErrNotFound.Error() }
+func (e notFoundError) Unwrap() error { return ErrNotFound }
+
 // Block is a CID and the bytes it addresses.
 type Block struct {
 	CID  cid.Cid

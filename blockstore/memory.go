@@ -2,7 +2,6 @@ package blockstore
 
 import (
 	"context"
-	"fmt"
 	"slices"
 	"sync"
 
@@ -25,7 +24,7 @@ func (m *Memory) Get(_ context.Context, c cid.Cid) ([]byte, error) {
 	defer m.mu.RUnlock()
 	d, ok := m.blocks[Key(c)]
 	if !ok {
-		return nil, fmt.Errorf("%s: %w", c, ErrNotFound)
+		return nil, NotFound(c)
 	}
 	return slices.Clone(d), nil
 }
@@ -42,7 +41,7 @@ func (m *Memory) Size(_ context.Context, c cid.Cid) (int, error) {
 	defer m.mu.RUnlock()
 	d, ok := m.blocks[Key(c)]
 	if !ok {
-		return 0, fmt.Errorf("%s: %w", c, ErrNotFound)
+		return 0, NotFound(c)
 	}
 	return len(d), nil
 }

@@ -421,7 +421,7 @@ func (s *PackStore) lookup(c cid.Cid) (loc, *pack, error) {
 	}
 	l, ok := s.index[Key(c)]
 	if !ok {
-		return loc{}, nil, fmt.Errorf("%s: %w", c, ErrNotFound)
+		return loc{}, nil, NotFound(c)
 	}
 	p := s.packs[l.pack]
 	if p == nil { // a broken invariant; fail the read, not the process
@@ -456,7 +456,7 @@ func (s *PackStore) get(c cid.Cid, buf []byte) ([]byte, error) {
 			return nil, err
 		}
 		if !ok {
-			return nil, fmt.Errorf("%s: %w", c, ErrNotFound)
+			return nil, NotFound(c)
 		}
 	}
 }
@@ -506,7 +506,7 @@ func (s *PackStore) Size(_ context.Context, c cid.Cid) (int, error) {
 	}
 	l, ok := s.index[Key(c)]
 	if !ok {
-		return 0, fmt.Errorf("%s: %w", c, ErrNotFound)
+		return 0, NotFound(c)
 	}
 	return int(l.n), nil
 }

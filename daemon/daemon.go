@@ -281,7 +281,7 @@ type publicBlocks struct {
 
 func (p publicBlocks) Get(ctx context.Context, c cid.Cid) ([]byte, error) {
 	if p.private(c) {
-		return nil, fmt.Errorf("%s: %w", c, blockstore.ErrNotFound)
+		return nil, blockstore.NotFound(c)
 	}
 	return p.blocks.Get(ctx, c)
 }

@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 
@@ -111,6 +112,8 @@ func checkAbsent(t *testing.T, s blockstore.Store, c cid.Cid) {
 	}
 	if _, err := s.Get(ctx, c); !errors.Is(err, blockstore.ErrNotFound) {
 		t.Fatalf("Get %s: error %v does not wrap ErrNotFound", c, err)
+	} else if !strings.Contains(err.Error(), c.String()) {
+		t.Fatalf("Get %s: error %q does not name the block", c, err)
 	}
 	if _, err := s.Size(ctx, c); !errors.Is(err, blockstore.ErrNotFound) {
 		t.Fatalf("Size %s: error %v does not wrap ErrNotFound", c, err)
