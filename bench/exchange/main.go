@@ -101,8 +101,8 @@ func run(sizeMiB, runs int, profileDir string, trace bool) error {
 	}
 	mbps := func(d time.Duration) float64 { return float64(size) / d.Seconds() / 1e6 }
 	fmt.Printf("file: %d MiB, %s\n\n", sizeMiB, time.Now().UTC().Format(time.DateOnly))
-	fmt.Println("| run | node cat from another daemon on loopback | MB/s | TCP copy on loopback | MB/s | ratio | CPU cores: serving, fetching daemon, node cat | machine busy |")
-	fmt.Println("|---|---|---|---|---|---|---|---|")
+	fmt.Println("| run | node cat from another daemon on loopback | MB/s | TCP copy on loopback | MB/s | ratio | CPU cores: serving, fetching daemon, node cat | machine busy | context switches (thousands): serving, fetching |")
+	fmt.Println("|---|---|---|---|---|---|---|---|---|")
 	var ratios []float64
 	var peak, peakFile [2]int64
 	for i := range runs {
@@ -134,10 +134,10 @@ func run(sizeMiB, runs int, profileDir string, trace bool) error {
 		}
 		ratio := tcp.Seconds() / t.took.Seconds()
 		ratios = append(ratios, ratio)
-		fmt.Printf("| %d | %.2fs | %.0f | %.2fs | %.0f | **%.3f** | %.2f, %.2f, %.2f | %.0f%% of %d |\n", i+1,
+		fmt.Printf("| %d | %.2fs | %.0f | %.2fs | %.0f | **%.3f** | %.2f, %.2f, %.2f | %.0f%% of %d | %.0f, %.0f |\n", i+1,
 			t.took.Seconds(), mbps(t.took), tcp.Seconds(), mbps(tcp), ratio,
 			t.cpu[0].Seconds()/t.took.Seconds(), t.cpu[1].Seconds()/t.took.Seconds(), t.cpu[2].Seconds()/t.took.Seconds(),
-			100*t.busy, runtime.NumCPU())
+			100*t.busy, runtime.NumCPU(), float64(t.switches[0])/1e3, float64(t.switches[1])/1e3)
 	}
 	slices.Sort(ratios)
 	fmt.Printf("\nmedian ratio: **%.3f** (%d runs)\n", ratios[len(ratios)/2], runs)
@@ -162,6 +162,7 @@ type transferred struct {
 	busy     float64          // share of the machine's CPU time in use
 	peakRSS  [2]int64         // of the serving and the fetching daemon
 	peakFile [2]int64         // the part of peakRSS that maps files
+	switches [2]int64         // context switches of the serving and the fetching daemon's threads
 }
 
 // transfer times `node cat root` on the second daemon, discarding the
@@ -218,12 +219,16 @@ func transfer(bin string, ds []*daemon, root, profileDir string, trace, profile 
 	}
 	busy0, total0 := machineCPU()
 	cpu0 := [2]time.Duration{cpuTime(ds[0].cmd.Process.Pid), cpuTime(ds[1].cmd.Process.Pid)}
+	sw0 := [2]int64{contextSwitches(ds[0].cmd.Process.Pid), contextSwitches(ds[1].cmd.Process.Pid)}
 	start := time.Now()
 	if err := cat.Run(); err != nil {
 		return t, fmt.Errorf("node cat over the network: %v", err)
 	}
 	t.took = time.Since(start)
 	busy1, total1 := machineCPU()
+	for i, d := range ds {
+		t.switches[i] = contextSwitches(d.cmd.Process.Pid) - sw0[i]
+	}
 	t.busy = float64(busy1-busy0) / float64(total1-total0)
 	t.cpu = [3]time.Duration{
 		cpuTime(ds[0].cmd.Process.Pid) - cpu0[0],
@@ -392,6 +397,26 @@ func cpuTime(pid int) time.Duration {
 	stime, _ := strconv.ParseInt(f[12], 10, 64)
 	const clockTicks = 100 // USER_HZ on Linux
 	return time.Duration(utime+stime) * time.Second / clockTicks
+}
+
+// contextSwitches sums the voluntary and involuntary context switches of
+// a process's live threads (from /proc).
+func contextSwitches(pid int) int64 {
+	dirs, _ := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/status", pid))
+	var n int64
+	for _, d := range dirs {
+		b, err := os.ReadFile(d)
+		if err != nil {
+			continue
+		}
+		for _, line := range strings.Split(string(b), "\n") {
+			if k, v, ok := strings.Cut(line, ":"); ok && strings.HasSuffix(k, "voluntary_ctxt_switches") {
+				x, _ := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
+				n += x
+			}
+		}
+	}
+	return n
 }
 
 func rss(pid int) int64 {
