@@ -90,15 +90,33 @@ func (b *Bitswap) Store(s blockstore.Store) blockstore.Store { return &store{Sto
 
 type store struct {
 	blockstore.Store
-	bs *Bitswap
+	bs    *Bitswap
+	fetch fetcher // nil: the client, each block in a session of its own
+}
+
+// fetcher gets blocks from the network: the client or one of its
+// sessions.
+type fetcher interface {
+	GetBlockBuffer(ctx context.Context, c cid.Cid, buf []byte) ([]byte, error)
+}
+
+func (s *store) fetcher() fetcher {
+	if s.fetch != nil {
+		return s.fetch
+	}
+	return s.bs.Client
+}
+
+// Session is the store with the blocks it misses fetched in one client
+// session (see blockstore.Sessions), until ctx ends.
+func (s *store) Session(ctx context.Context) blockstore.Getter {
+	in := *s
+	in.fetch = s.bs.Client.NewSession(ctx)
+	return &in
 }
 
 func (s *store) Get(ctx context.Context, c cid.Cid) ([]byte, error) {
-	data, err := s.Store.Get(ctx, c)
-	if err == nil || !errors.Is(err, blockstore.ErrNotFound) {
-		return data, err
-	}
-	return s.bs.Client.GetBlock(ctx, c)
+	return s.GetBuffer(ctx, c, nil)
 }
 
 // GetBuffer is Get reading into buf (see blockstore.BufferGetter): from
@@ -106,7 +124,7 @@ func (s *store) Get(ctx context.Context, c cid.Cid) ([]byte, error) {
 func (s *store) GetBuffer(ctx context.Context, c cid.Cid, buf []byte) ([]byte, error) {
 	var data []byte
 	var err error
-	if g, ok := s.Store.(blockstore.BufferGetter); ok {
+	if g, ok := s.Store.(blockstore.BufferGetter); ok && buf != nil {
 		data, err = g.GetBuffer(ctx, c, buf)
 	} else {
 		data, err = s.Store.Get(ctx, c)
@@ -114,7 +132,7 @@ func (s *store) GetBuffer(ctx context.Context, c cid.Cid, buf []byte) ([]byte, e
 	if err == nil || !errors.Is(err, blockstore.ErrNotFound) {
 		return data, err
 	}
-	return s.bs.Client.GetBlockBuffer(ctx, c, buf)
+	return s.fetcher().GetBlockBuffer(ctx, c, buf)
 }
 
 // CopiesData forwards to the wrapped store.

@@ -61,6 +61,7 @@ func Cat(ctx context.Context, g unixfs.Getter, path string, offset, length int64
 	if offset < 0 {
 		return fmt.Errorf("offset %d is negative", offset)
 	}
+	g = blockstore.InSession(ctx, g)
 	n, err := Resolve(ctx, g, path)
 	if err != nil {
 		return err
@@ -114,6 +115,7 @@ func Get(ctx context.Context, g unixfs.Getter, path, out string, progress func(i
 	if _, err := os.Lstat(out); err == nil {
 		return fmt.Errorf("%s already exists: choose another output path with -o, or remove it", out)
 	}
+	g = blockstore.InSession(ctx, g)
 	n, err := Resolve(ctx, g, path)
 	if err != nil {
 		return err

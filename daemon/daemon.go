@@ -275,8 +275,13 @@ func (holdDagCBOR) MayFetch(_ peer.ID, c cid.Cid) bool { return c.Prefix().Codec
 
 // publicBlocks reads blocks, refusing private ones as not found.
 type publicBlocks struct {
-	blocks  blockstore.Store
+	blocks  blockstore.Getter
 	private func(cid.Cid) bool
+}
+
+// Session reads in one session of the node's store (blockstore.Sessions).
+func (p publicBlocks) Session(ctx context.Context) blockstore.Getter {
+	return publicBlocks{blocks: blockstore.InSession(ctx, p.blocks), private: p.private}
 }
 
 func (p publicBlocks) Get(ctx context.Context, c cid.Cid) ([]byte, error) {

@@ -15,6 +15,7 @@ import (
 	"github.com/ipfs/go-cid"
 	"google.golang.org/protobuf/encoding/protowire"
 
+	"node/blockstore"
 	"node/unixfs"
 )
 
@@ -202,6 +203,12 @@ func (t timeoutGetter) Get(ctx context.Context, c cid.Cid) ([]byte, error) {
 		return nil, fmt.Errorf("block %s: %w (waited %s)", c, ErrTimeout, t.d)
 	}
 	return b, err
+}
+
+// Session keeps the timeout on each block of a session's reads (see
+// blockstore.Sessions).
+func (t timeoutGetter) Session(ctx context.Context) blockstore.Getter {
+	return timeoutGetter{g: blockstore.InSession(ctx, t.g), d: t.d}
 }
 
 // metaCache keeps the metas of recently seen nodes, bounded by an

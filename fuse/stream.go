@@ -6,6 +6,7 @@ import (
 	"io"
 	"time"
 
+	"node/blockstore"
 	"node/unixfs"
 )
 
@@ -31,6 +32,7 @@ type piece struct {
 
 func newStream(ctx context.Context, g unixfs.Getter, file *unixfs.Node, off int64) *stream {
 	ctx, cancel := context.WithCancel(ctx)
+	g = blockstore.InSession(ctx, g) // one session for the blocks of this stream
 	s := &stream{cancel: cancel, pieces: make(chan piece, 16), next: off}
 	go func() {
 		defer close(s.pieces)

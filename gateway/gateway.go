@@ -10,6 +10,7 @@ import (
 	"github.com/ipfs/go-cid"
 	"github.com/multiformats/go-multihash"
 
+	"node/blockstore"
 	"node/unixfs"
 )
 
@@ -66,10 +67,8 @@ func New(cfg Config) http.Handler {
 	if log == nil {
 		log = slog.Default()
 	}
-	raw := identityGetter{cfg.Blocks}
 	return &handler{
-		raw:       raw,
-		blocks:    timeoutGetter{g: raw, timeout: cfg.RetrievalTimeout},
+		source:    cfg.Blocks,
 		names:     cfg.Names,
 		local:     cfg.Local,
 		sortLimit: sortLimit,
@@ -81,8 +80,11 @@ func New(cfg Config) http.Handler {
 // handler serves the gateway. It holds no mutable state: every request is
 // independent.
 type handler struct {
-	// raw fetches without a time limit (the caller's context has one);
-	// blocks bounds each fetch by the retrieval timeout.
+	source unixfs.Getter // Config.Blocks
+	// A request's blocks are read in one session of source (see
+	// blockstore.Sessions). raw fetches without a time limit (the
+	// caller's context has one); blocks bounds each fetch by the
+	// retrieval timeout. Both are set per request, by forRequest.
 	raw     unixfs.Getter
 	blocks  unixfs.Getter
 	names   NameResolver
@@ -107,9 +109,19 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, nil, err)
 		return
 	}
+	h = h.forRequest(r.Context())
 	if err := h.serve(w, rq); err != nil {
 		h.fail(w, r, rq, err)
 	}
+}
+
+// forRequest is the handler with the getters of one request: its blocks
+// are read in one session, which ends with ctx.
+func (h *handler) forRequest(ctx context.Context) *handler {
+	in := *h
+	in.raw = identityGetter{blockstore.InSession(ctx, h.source)}
+	in.blocks = timeoutGetter{g: in.raw, timeout: h.timeout}
+	return &in
 }
 
 // identityGetter answers identity CIDs (whose bytes are the CID's
