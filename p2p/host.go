@@ -65,18 +65,22 @@ func NewHost(cfg Config) (host.Host, error) {
 	return h, nil
 }
 
-// StreamWindow is the receive window every yamux stream grants its peer
-// from the start: how much the peer may send on one stream before we read
-// it. The protocol starts streams at 256 KiB and go-yamux grows a window
-// only when the reader empties it within four round trips. On a fast link
-// the round trip measured when the connection was idle is tens of
-// microseconds, so under load the window never grows, and a sender of
-// blocks waits on it for half its time: the bitswap reader takes a
-// message, then hashes and stores it before reading the next, and the
-// sender stops as soon as 256 KiB wait unread. Granting at once the 16
-// MiB that go-libp2p already lets a window grow to adds no new worst
-// case: a peer could always fill a stream's window up to this size.
-const StreamWindow = 16 << 20
+// StreamWindow is the receive window every yamux stream (TCP connections;
+// QUIC has its own flow control) grants its peer from the start: how much
+// the peer may send on one stream before we read it. The protocol starts
+// streams at 256 KiB and go-yamux grows a window only when the reader
+// empties it within four round trips as measured on the idle connection,
+// tens of microseconds on a fast link, so under load it never grows, and
+// a sender of blocks waited on it for half its time: the bitswap reader
+// reads and hashes each message, then hands it on, and the sender stops
+// as soon as 256 KiB wait unread.
+//
+// The cost: go-yamux reserves only 256 KiB of a stream with libp2p's
+// resource manager, so the rest of the window is memory a peer can fill
+// unaccounted on a stream we do not read (our outbound bitswap stream is
+// never read). 4 MiB keeps most of the gain (16 MiB was measured within
+// the noise of it) at a quarter of the exposure per stream.
+const StreamWindow = 4 << 20
 
 // muxer is libp2p's yamux with the receive window StreamWindow.
 func muxer() *yamux.Transport {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"io"
+	"sync"
 	"testing"
 	"time"
 
@@ -42,15 +43,19 @@ func TestStreamWindowIsGrantedAtOnce(t *testing.T) {
 
 	const proto = "/node-test/window/1.0.0"
 	startReading := make(chan struct{})
-	received := make(chan []byte, 1)
+	var once sync.Once
+	start := func() { once.Do(func() { close(startReading) }) }
+	t.Cleanup(start) // a failed test must not leave the handler waiting
+	type result struct {
+		data []byte
+		err  error
+	}
+	received := make(chan result, 1)
 	b.SetStreamHandler(proto, func(s network.Stream) {
 		defer s.Close()
 		<-startReading
 		data, err := io.ReadAll(s)
-		if err != nil {
-			t.Errorf("reading: %v", err)
-		}
-		received <- data
+		received <- result{data, err}
 	})
 	if err := a.Connect(ctx, peer.AddrInfo{ID: b.ID(), Addrs: b.Addrs()}); err != nil {
 		t.Fatal(err)
@@ -71,17 +76,19 @@ func TestStreamWindowIsGrantedAtOnce(t *testing.T) {
 			t.Fatal(err)
 		}
 	case <-time.After(30 * time.Second): // a deadline, not a wait for the write
-		close(startReading)
 		t.Fatalf("writing %d bytes to a stream nobody reads yet did not finish: the peer granted less than its window", len(payload))
 	}
-	close(startReading)
+	start()
 	if err := s.CloseWrite(); err != nil {
 		t.Fatal(err)
 	}
 	select {
 	case got := <-received:
-		if !bytes.Equal(got, payload) {
-			t.Fatalf("received %d bytes, not the %d written", len(got), len(payload))
+		if got.err != nil {
+			t.Fatalf("reading: %v", got.err)
+		}
+		if !bytes.Equal(got.data, payload) {
+			t.Fatalf("received %d bytes, not the %d written", len(got.data), len(payload))
 		}
 	case <-ctx.Done():
 		t.Fatal("the reader never finished")
