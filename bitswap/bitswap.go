@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"sync"
 
 	"github.com/ipfs/go-cid"
 	"github.com/libp2p/go-libp2p/core/host"
@@ -108,11 +109,26 @@ func (s *store) fetcher() fetcher {
 }
 
 // Session is the store with the blocks it misses fetched in one client
-// session (see blockstore.Sessions), until ctx ends.
+// session (see blockstore.Sessions), until ctx ends. The client session
+// starts at the first miss: a read of local blocks (most gateway
+// requests) costs the client nothing.
 func (s *store) Session(ctx context.Context) blockstore.Getter {
 	in := *s
-	in.fetch = s.bs.Client.NewSession(ctx)
+	in.fetch = &lazySession{ctx: ctx, c: s.bs.Client}
 	return &in
+}
+
+// lazySession is a client session started on first use.
+type lazySession struct {
+	ctx  context.Context
+	c    *client.Client
+	once sync.Once
+	s    *client.Session
+}
+
+func (l *lazySession) GetBlockBuffer(ctx context.Context, c cid.Cid, buf []byte) ([]byte, error) {
+	l.once.Do(func() { l.s = l.c.NewSession(l.ctx) })
+	return l.s.GetBlockBuffer(ctx, c, buf)
 }
 
 func (s *store) Get(ctx context.Context, c cid.Cid) ([]byte, error) {

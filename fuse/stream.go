@@ -35,6 +35,7 @@ func newStream(ctx context.Context, g unixfs.Getter, file *unixfs.Node, off int6
 	g = blockstore.InSession(ctx, g) // one session for the blocks of this stream
 	s := &stream{cancel: cancel, pieces: make(chan piece, 16), next: off}
 	go func() {
+		defer cancel() // the walk is over: end its session
 		defer close(s.pieces)
 		emit := func(b []byte) error {
 			select {

@@ -1,6 +1,8 @@
 package fuse
 
 import (
+	"bytes"
+	"context"
 	"errors"
 	"slices"
 	"syscall"
@@ -13,8 +15,10 @@ import (
 
 	"node/blockstore"
 	"node/dagpb"
+	"node/internal/testutil"
 	"node/ipns"
 	"node/unixfs"
+	"node/unixfs/importer"
 )
 
 func encodeMtime(secs int64, nanos uint32, withNanos bool) []byte {
@@ -259,4 +263,33 @@ func mustSum(t testing.TB, b []byte) []byte {
 		t.Fatal(err)
 	}
 	return c.Hash()
+}
+
+// TestStreamReadsInOneSession: a mounted file's sequential stream reads
+// its blocks in one session of the mount's getter, keeping the per-block
+// timeout, and none outside it.
+func TestStreamReadsInOneSession(t *testing.T) {
+	ctx := context.Background()
+	store := blockstore.NewMemory()
+	opts := importer.DefaultOptions()
+	opts.ChunkSize = 4 << 10
+	data := testutil.RandomBytes(4, 20*opts.ChunkSize)
+	root := testutil.ImportFile(t, store, opts, data)
+	file, err := unixfs.Get(ctx, store, root.CID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := testutil.NewSessionRecorder(store)
+	st := newStream(ctx, timeoutGetter{g: rec, d: time.Minute}, file, 0)
+	defer st.close()
+	parts, err := st.read(ctx, len(data), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := slices.Concat(parts...); !bytes.Equal(got, data) {
+		t.Fatalf("read %d bytes, not the file's %d", len(got), len(data))
+	}
+	if sessions, outside := rec.Counts(); sessions != 1 || outside != 0 {
+		t.Fatalf("%d sessions, %d blocks read outside one; want 1 and 0", sessions, outside)
+	}
 }

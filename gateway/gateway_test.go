@@ -640,3 +640,21 @@ func TestTAR(t *testing.T) {
 		}
 	}
 }
+
+// TestRequestReadsInOneSession: each request reads its blocks in one
+// session of Config.Blocks (one Bitswap session in the daemon), none
+// outside it.
+func TestRequestReadsInOneSession(t *testing.T) {
+	s := newSite(t)
+	rec := testutil.NewSessionRecorder(s.store)
+	srv := serve(t, Config{Blocks: rec})
+	for i := 1; i <= 2; i++ {
+		r := get(t, srv.URL+"/ipfs/"+s.root.String()+"/big.bin").wantStatus(t, 200)
+		if !bytes.Equal(r.body, s.bigData) {
+			t.Fatalf("request %d: %d bytes differ from the %d imported", i, len(r.body), len(s.bigData))
+		}
+		if sessions, outside := rec.Counts(); sessions != i || outside != 0 {
+			t.Fatalf("after %d requests: %d sessions, %d blocks read outside one", i, sessions, outside)
+		}
+	}
+}

@@ -77,9 +77,10 @@ func NewHost(cfg Config) (host.Host, error) {
 //
 // The cost: go-yamux reserves only 256 KiB of a stream with libp2p's
 // resource manager, so the rest of the window is memory a peer can fill
-// unaccounted on a stream we do not read (our outbound bitswap stream is
-// never read). 4 MiB keeps most of the gain (16 MiB was measured within
-// the noise of it) at a quarter of the exposure per stream.
+// unaccounted on a stream we do not read. Our handlers read every inbound
+// stream, and the bitswap sender resets its outbound stream on any byte
+// the peer sends there. 4 MiB keeps most of the gain (16 MiB was measured
+// within the noise of it) at a quarter of the exposure per stream.
 const StreamWindow = 4 << 20
 
 // muxer is libp2p's yamux with the receive window StreamWindow.

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"io"
+	"slices"
 	"testing"
 
 	"node/blockstore"
@@ -101,20 +102,52 @@ func FuzzReader(f *testing.F) {
 		f.Add(cat(framed, framed, []byte{0x80}))
 	}
 	f.Fuzz(func(t *testing.T, in []byte) {
-		r := NewReader(bytes.NewReader(in))
-		for range len(in) + 1 { // each message consumes at least one byte
-			m, err := r.ReadMsg()
-			switch {
-			case err == io.EOF:
-				return
-			case err != nil:
-				if !errors.Is(err, ErrInvalid) && !errors.Is(err, io.ErrUnexpectedEOF) {
-					t.Fatalf("ReadMsg: %v, want io.EOF, ErrInvalid or io.ErrUnexpectedEOF", err)
-				}
-				return
-			}
-			checkDecoded(t, m, len(in))
+		// Read whole, then in small pieces with the accounted (pooled)
+		// bodies the network uses: the messages must come out the same.
+		whole := readAll(t, NewReader(bytes.NewReader(in)), len(in))
+		split := NewReader(&chunked{b: in, n: 1 + len(in)%7})
+		split.Reserve = func(int) error { return nil }
+		if got := readAll(t, split, len(in)); !slices.Equal(got, whole) {
+			t.Fatalf("read in pieces: %q, read whole: %q", got, whole)
 		}
-		t.Fatal("the reader never reached the end of its input")
 	})
+}
+
+// readAll reads messages until the end or an error, checks each, and
+// returns what it read: each message re-encoded, then the error if any.
+func readAll(t *testing.T, r *Reader, inLen int) []string {
+	var out []string
+	for range inLen + 1 { // each message consumes at least one byte
+		m, err := r.ReadMsg()
+		switch {
+		case err == io.EOF:
+			return out
+		case err != nil:
+			if !errors.Is(err, ErrInvalid) && !errors.Is(err, io.ErrUnexpectedEOF) {
+				t.Fatalf("ReadMsg: %v, want io.EOF, ErrInvalid or io.ErrUnexpectedEOF", err)
+			}
+			return append(out, "error")
+		}
+		checkDecoded(t, m, inLen)
+		b, _ := m.Marshal(V120)
+		m.Release()
+		out = append(out, string(b))
+	}
+	t.Fatal("the reader never reached the end of its input")
+	return nil
+}
+
+// chunked reads b at most n bytes at a time, as a stream delivers frames.
+type chunked struct {
+	b []byte
+	n int
+}
+
+func (p *chunked) Read(out []byte) (int, error) {
+	if len(p.b) == 0 {
+		return 0, io.EOF
+	}
+	k := copy(out[:min(len(out), p.n)], p.b)
+	p.b = p.b[k:]
+	return k, nil
 }

@@ -326,6 +326,7 @@ func (s *sender) send(ctx context.Context, h host.Host, m *message.Message) erro
 		}
 		v, _ := message.VersionOf(st.Protocol())
 		s.stream, s.version = st, v
+		go refuseReplies(st)
 	}
 	deadline := time.Now().Add(SendTimeout)
 	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
@@ -353,6 +354,19 @@ func (s *sender) send(ctx context.Context, h host.Host, m *message.Message) erro
 		return fmt.Errorf("sending to %s: %w", s.peer, err)
 	}
 	return nil
+}
+
+// refuseReplies resets an outbound stream as soon as the peer sends
+// anything on it. Peers answer on streams of their own, never on ours, and
+// yamux grants every stream a window (p2p.StreamWindow) of which libp2p's
+// resource manager sees only the first 256 KiB: unread, a peer could park
+// that much memory here for as long as it stays connected. The next send
+// opens a new stream. It returns once the stream is closed or reset.
+func refuseReplies(st network.Stream) {
+	var b [1]byte
+	if n, _ := st.Read(b[:]); n > 0 {
+		st.Reset()
+	}
 }
 
 // resetStream drops a stream whose write failed. The caller holds s.mu.

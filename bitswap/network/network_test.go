@@ -219,3 +219,56 @@ func TestMessageMemoryReserved(t *testing.T) {
 	}
 	waitFor(t, "the reservation is released", func() bool { return bitswapMemory() == 0 })
 }
+
+// TestRepliesOnOurStreamReset: a peer that writes on the stream we send
+// on (peers answer on streams of their own) gets that stream reset, so it
+// cannot park unread bytes in our memory; our next message goes out on a
+// new stream.
+func TestRepliesOnOurStreamReset(t *testing.T) {
+	a, b := newHost(t), newHost(t)
+	na := New(a, nil)
+	na.Start(newRecorder())
+	t.Cleanup(na.Stop)
+	streams := make(chan network.Stream, 2)
+	for _, id := range message.Protocols {
+		b.SetStreamHandler(id, func(s network.Stream) { streams <- s })
+	}
+	if err := a.Connect(context.Background(), peer.AddrInfo{ID: b.ID(), Addrs: b.Addrs()}); err != nil {
+		t.Fatal(err)
+	}
+	data := []byte("a block")
+	mh, _ := multihash.Sum(data, multihash.SHA2_256, -1)
+	m := &message.Message{Blocks: []blockstore.Block{{CID: cid.NewCidV1(cid.Raw, mh), Data: data}}}
+	next := func() network.Stream {
+		t.Helper()
+		if err := na.SendMessage(context.Background(), b.ID(), m); err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case s := <-streams:
+			return s
+		case <-time.After(10 * time.Second):
+			t.Fatal("no stream arrived")
+			return nil
+		}
+	}
+	s := next()
+	if _, err := s.Write([]byte("a reply on the wrong stream")); err != nil {
+		t.Fatal(err)
+	}
+	s.SetReadDeadline(time.Now().Add(10 * time.Second))
+	buf := make([]byte, 64<<10)
+	for {
+		_, err := s.Read(buf) // the message, then the reset
+		if errors.Is(err, network.ErrReset) {
+			break
+		}
+		if err != nil {
+			t.Fatalf("the stream ended with %v, want a reset", err)
+		}
+	}
+	s.Close()
+	if s2 := next(); s2 == nil {
+		t.Fatal("no new stream after the reset")
+	}
+}

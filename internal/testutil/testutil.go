@@ -6,6 +6,7 @@ import (
 	"bytes"
 	"context"
 	"math/rand/v2"
+	"node/blockstore"
 	"os"
 	"path/filepath"
 	"sync"
@@ -16,8 +17,43 @@ import (
 )
 
 // Getter reads blocks (unixfs.Getter and blockstore.Store satisfy it).
-type Getter interface {
-	Get(ctx context.Context, c cid.Cid) ([]byte, error)
+type Getter = blockstore.Getter
+
+// SessionRecorder is a getter with sessions (blockstore.Sessions) that
+// counts the sessions started and the blocks read outside any session, to
+// check that a reader of a whole DAG reads it in one session.
+type SessionRecorder struct {
+	g Getter
+
+	mu       sync.Mutex // guards sessions and outside
+	sessions int
+	outside  int
+}
+
+// NewSessionRecorder reads from g.
+func NewSessionRecorder(g Getter) *SessionRecorder { return &SessionRecorder{g: g} }
+
+// Get reads a block outside any session.
+func (r *SessionRecorder) Get(ctx context.Context, c cid.Cid) ([]byte, error) {
+	r.mu.Lock()
+	r.outside++
+	r.mu.Unlock()
+	return r.g.Get(ctx, c)
+}
+
+// Session starts a session: reads through it are not counted.
+func (r *SessionRecorder) Session(context.Context) blockstore.Getter {
+	r.mu.Lock()
+	r.sessions++
+	r.mu.Unlock()
+	return r.g
+}
+
+// Counts returns the sessions started and the blocks read outside them.
+func (r *SessionRecorder) Counts() (sessions, outside int) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.sessions, r.outside
 }
 
 // CountingGetter records every CID fetched through it, to check that a
