@@ -224,6 +224,7 @@ func (s *PackStore) trimPack(p *pack) (removed, cut bool, err error) {
 	s.mu.Lock()
 	p.size = end
 	s.mu.Unlock()
+	p.reservedTo = end // the truncate freed any reserve too
 	if !sealed {
 		p.entries = entries[:i:i]
 	}

@@ -79,6 +79,9 @@ type PackStore struct {
 	packGen uint64
 	hdrBuf  []byte
 	iovs    [][]byte
+	// reserving: the active pack keeps space reserved ahead of its end
+	// (reserve.go); off where the file system gains nothing from it.
+	reserving bool
 
 	// mu guards index, packs and closed. Readers hold it shared while they
 	// look up a block; writers hold it exclusively while they publish.
@@ -102,6 +105,9 @@ type pack struct {
 	// size is the file's length: fixed once sealed; for the active pack it
 	// grows under wmu.
 	size int64
+	// reservedTo is where the space allocated to the active pack ends,
+	// past size while some is reserved ahead (wmu; reserve.go).
+	reservedTo int64
 	// live is the bytes of its block records the index points to (mu).
 	live int64
 	// entries lists the records appended since open, kept for the active
@@ -150,6 +156,7 @@ func OpenPackStore(dir string, opts PackOptions) (*PackStore, error) {
 		return nil, fmt.Errorf("locking %s: %w", lf.Name(), err)
 	}
 	s.lock = lf
+	s.reserving = reservesSpace(dir)
 	if err := s.load(); err != nil {
 		s.closeFiles()
 		return nil, err
@@ -289,6 +296,7 @@ func (s *PackStore) loadPack(num uint32, last bool) error {
 	if last && res.bad == nil {
 		p.entries = res.entries
 		s.active = p
+		s.releaseReserve(p) // what a crash left reserved past the end
 		return nil
 	}
 	if res.bad != nil {
@@ -681,9 +689,11 @@ func (s *PackStore) appendChunk(recs []record) error {
 			s.iovs = append(s.iovs, recs[i].data)
 		}
 	}
+	s.reserve(p, p.size+written(recs))
 	if err := pwritevAll(int(p.f.Fd()), s.iovs, p.size); err != nil {
 		// Cut off whatever part of the chunk reached the file, so no
 		// partial record stays behind the next one.
+		p.reservedTo = p.size // the truncate frees the reserve too
 		if terr := p.f.Truncate(p.size); terr != nil {
 			s.broken = fmt.Errorf("write failed (%v) and cutting the partial write failed: %w", err, terr)
 		}
@@ -766,6 +776,7 @@ func (s *PackStore) rotate() error {
 		s.active = old
 		return err
 	}
+	s.releaseReserve(old)
 	s.unsealed = append(s.unsealed, old)
 	return nil
 }
@@ -810,6 +821,7 @@ func (s *PackStore) Close() error {
 	}
 	var err error
 	if s.broken == nil {
+		s.releaseReserve(s.active)
 		err = s.syncLocked()
 	}
 	s.mu.Lock()

@@ -32,8 +32,9 @@ func main() {
 	profile := flag.String("profile", "", "write CPU profiles of both daemons during the transfer to this directory")
 	runs := flag.Int("runs", 1, "transfers to time, each after TCP copies and with the fetched blocks garbage-collected in between; the median ratio is reported")
 	trace := flag.Bool("trace", false, "with -profile, write 1-second execution traces instead of CPU profiles (go tool trace)")
+	prebuilt := flag.String("bin", "", "run this node binary instead of building ./cmd/node (to compare two builds in turn)")
 	flag.Parse()
-	if err := run(*sizeMiB, *runs, *profile, *trace); err != nil {
+	if err := run(*sizeMiB, *runs, *profile, *trace, *prebuilt); err != nil {
 		fmt.Fprintln(os.Stderr, "Error:", err)
 		os.Exit(1)
 	}
@@ -44,15 +45,18 @@ type daemon struct {
 	cmd  *exec.Cmd
 }
 
-func run(sizeMiB, runs int, profileDir string, trace bool) error {
+func run(sizeMiB, runs int, profileDir string, trace bool, prebuilt string) error {
 	dir, err := os.MkdirTemp("", "node-exchange")
 	if err != nil {
 		return err
 	}
 	defer os.RemoveAll(dir)
-	bin := filepath.Join(dir, "node")
-	if out, err := exec.Command("go", "build", "-o", bin, "./cmd/node").CombinedOutput(); err != nil {
-		return fmt.Errorf("building node (run from the repository root): %v\n%s", err, out)
+	bin := prebuilt
+	if bin == "" {
+		bin = filepath.Join(dir, "node")
+		if out, err := exec.Command("go", "build", "-o", bin, "./cmd/node").CombinedOutput(); err != nil {
+			return fmt.Errorf("building node (run from the repository root): %v\n%s", err, out)
+		}
 	}
 	size := int64(sizeMiB) << 20
 	file := filepath.Join(dir, "data.bin")

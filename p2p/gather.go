@@ -1,0 +1,146 @@
+package p2p
+
+import (
+	"context"
+	"net"
+	"sync"
+
+	"github.com/libp2p/go-libp2p/core/crypto"
+	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/core/protocol"
+	"github.com/libp2p/go-libp2p/core/sec"
+	tptu "github.com/libp2p/go-libp2p/p2p/net/upgrader"
+	libp2ptls "github.com/libp2p/go-libp2p/p2p/security/tls"
+)
+
+// TLS carries at most 16 KiB of data in a record, and crypto/tls writes
+// each record to the connection with a write of its own: a 64 KiB yamux
+// frame costs four write system calls, and on a fast link each one costs
+// the sender (and, on loopback, the receiver's TCP processing too) far
+// more than the bytes themselves: sending 2 GiB over loopback in writes of
+// 16 KiB took twice the CPU of writes of 64 KiB. So the TLS transport here
+// is libp2p's with one change: the records of one large Write are gathered
+// in a buffer and go to the TCP connection in one write. The bytes on the
+// wire are the same records in the same order; only the system calls are
+// fewer.
+
+// maxRecordPayload is the most data one TLS record carries (RFC 8446,
+// 5.1). A Write of no more than this is one record and is not gathered.
+const maxRecordPayload = 16 << 10
+
+// recordOverhead bounds what TLS 1.3 adds to a record of AES-GCM or
+// ChaCha20-Poly1305: a 5-byte header, the content type and a 16-byte tag.
+const recordOverhead = 5 + 1 + 16
+
+// gatherBuffers hold the records of one gathered Write: a 64 KiB yamux
+// frame, the largest that yamux writes, fits in the 64 KiB + 4 KiB class.
+var gatherBuffers = sync.Pool{New: func() any {
+	b := make([]byte, 0, 68<<10)
+	return &b
+}}
+
+// newGatheringTLS is libp2p's TLS transport (same protocol ID, same
+// handshake) whose connections gather the records of each large Write.
+// It has libp2ptls.New's signature, for libp2p.Security.
+func newGatheringTLS(id protocol.ID, key crypto.PrivKey, muxers []tptu.StreamMuxer) (*gatheringTLS, error) {
+	t, err := libp2ptls.New(id, key, muxers)
+	if err != nil {
+		return nil, err
+	}
+	return &gatheringTLS{t}, nil
+}
+
+type gatheringTLS struct{ sec.SecureTransport }
+
+func (t *gatheringTLS) SecureInbound(ctx context.Context, insecure net.Conn, p peer.ID) (sec.SecureConn, error) {
+	g := &gatherConn{Conn: insecure}
+	c, err := t.SecureTransport.SecureInbound(ctx, g, p)
+	if err != nil {
+		return nil, err
+	}
+	return &gatheredConn{SecureConn: c, g: g}, nil
+}
+
+func (t *gatheringTLS) SecureOutbound(ctx context.Context, insecure net.Conn, p peer.ID) (sec.SecureConn, error) {
+	g := &gatherConn{Conn: insecure}
+	c, err := t.SecureTransport.SecureOutbound(ctx, g, p)
+	if err != nil {
+		return nil, err
+	}
+	return &gatheredConn{SecureConn: c, g: g}, nil
+}
+
+// gatheredConn is a TLS connection over a gatherConn: a large Write's
+// records are gathered and written together once TLS has made them all.
+type gatheredConn struct {
+	sec.SecureConn
+	g *gatherConn
+
+	wmu sync.Mutex // one gathered Write at a time
+}
+
+func (c *gatheredConn) Write(b []byte) (int, error) {
+	if len(b) <= maxRecordPayload {
+		return c.SecureConn.Write(b)
+	}
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	c.g.begin(len(b) + (len(b)/maxRecordPayload+1)*recordOverhead)
+	n, err := c.SecureConn.Write(b)
+	if ferr := c.g.end(); ferr != nil {
+		// TLS made its records but they did not all reach the
+		// connection: the stream is broken from here on.
+		return 0, ferr
+	}
+	return n, err
+}
+
+// gatherConn is the TCP connection under TLS. Between begin and end the
+// records TLS writes are kept in a buffer, which end writes in one go;
+// otherwise writes pass straight through. mu is held across writes to the
+// connection, so records reach it in the order TLS made them even when a
+// record from another goroutine (a close alert) comes in between.
+type gatherConn struct {
+	net.Conn
+
+	mu  sync.Mutex // guards buf; serialises writes to Conn
+	buf *[]byte    // gathered records; nil when not gathering
+}
+
+func (g *gatherConn) Write(b []byte) (int, error) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.buf != nil {
+		*g.buf = append(*g.buf, b...)
+		return len(b), nil
+	}
+	return g.Conn.Write(b)
+}
+
+// begin starts gathering, into a buffer of at least size bytes.
+func (g *gatherConn) begin(size int) {
+	b := gatherBuffers.Get().(*[]byte)
+	if cap(*b) < size {
+		*b = make([]byte, 0, size)
+	}
+	g.mu.Lock()
+	g.buf = b
+	g.mu.Unlock()
+}
+
+// end writes what was gathered to the connection and stops gathering.
+func (g *gatherConn) end() error {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	b := g.buf
+	g.buf = nil
+	var err error
+	if len(*b) > 0 {
+		_, err = g.Conn.Write(*b)
+	}
+	if cap(*b) <= 1<<20 { // an unusually large Write's buffer is not kept
+		*b = (*b)[:0]
+		gatherBuffers.Put(b)
+	}
+	return err
+}
