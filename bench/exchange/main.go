@@ -32,9 +32,10 @@ func main() {
 	profile := flag.String("profile", "", "write CPU profiles of both daemons during the transfer to this directory")
 	runs := flag.Int("runs", 1, "transfers to time, each after TCP copies and with the fetched blocks garbage-collected in between; the median ratio is reported")
 	trace := flag.Bool("trace", false, "with -profile, write 1-second execution traces instead of CPU profiles (go tool trace)")
+	profileRun := flag.Int("profile-run", 1, "with -profile, which transfer to profile (the first is often the slowest)")
 	prebuilt := flag.String("bin", "", "run this node binary instead of building ./cmd/node (to compare two builds in turn)")
 	flag.Parse()
-	if err := run(*sizeMiB, *runs, *profile, *trace, *prebuilt); err != nil {
+	if err := run(*sizeMiB, *runs, *profile, *trace, *prebuilt, *profileRun); err != nil {
 		fmt.Fprintln(os.Stderr, "Error:", err)
 		os.Exit(1)
 	}
@@ -45,7 +46,7 @@ type daemon struct {
 	cmd  *exec.Cmd
 }
 
-func run(sizeMiB, runs int, profileDir string, trace bool, prebuilt string) error {
+func run(sizeMiB, runs int, profileDir string, trace bool, prebuilt string, profileRun int) error {
 	dir, err := os.MkdirTemp("", "node-exchange")
 	if err != nil {
 		return err
@@ -127,7 +128,7 @@ func run(sizeMiB, runs int, profileDir string, trace bool, prebuilt string) erro
 			}
 			tcp = min(tcp, d)
 		}
-		t, err := transfer(bin, ds, strings.TrimSpace(root), profileDir, trace && i == 0, i == 0)
+		t, err := transfer(bin, ds, strings.TrimSpace(root), profileDir, trace && i+1 == profileRun, i+1 == profileRun)
 		if err != nil {
 			return err
 		}

@@ -232,34 +232,42 @@ func (c *Client) Accept(ctx context.Context, from peer.ID, m *message.Message) (
 			valid = append(valid, b)
 		}
 	}
-	var accepted []blockstore.Block
 	// A message handled after its peer hung up still brings its blocks,
 	// but must not make the peer a candidate for wants again.
 	gone := false
 	if cn, ok := c.net.(interface{ Connected(peer.ID) bool }); ok {
 		gone = !cn.Connected(from)
 	}
+	// One trip to the loop: record what arrived and hand the verified
+	// bytes to the waiting callers, then store them here, so the reader
+	// goes on while the store writes. Callers that gave a buffer get a
+	// copy there, so the message's memory can be reused. (This goroutine
+	// is the one that stores, the slowest step of a fetch: it waits for
+	// the loop once per message, not twice.)
+	var accepted []blockstore.Block
+	shared := false
 	if !c.call(func() {
 		now := time.Now()
 		accepted = c.core.received(from, valid, m.Presences, invalid, now)
 		if gone {
 			c.core.peerDisconnected(from, now)
 		}
+		if len(accepted) == 0 {
+			return
+		}
+		keys := make([]string, len(accepted))
+		byKey := make(map[string][]byte, len(accepted))
+		for i, b := range accepted {
+			keys[i] = string(b.CID.Hash())
+			byKey[keys[i]] = b.Data
+		}
+		shared = c.deliver(c.core.stored(keys), byKey)
 	}) || len(accepted) == 0 {
 		return 0, 0
 	}
-	keys := make([]string, len(accepted))
-	byKey := make(map[string][]byte, len(accepted))
-	for i, b := range accepted {
-		keys[i] = string(b.CID.Hash())
-		byKey[keys[i]] = b.Data
+	for _, b := range accepted {
 		bytes += len(b.Data)
 	}
-	// Hand the verified bytes to the waiting callers first, then store
-	// them: the reader goes on while the store writes. Callers that gave
-	// a buffer get a copy there, so the message's memory can be reused.
-	shared := false
-	c.call(func() { shared = c.deliver(c.core.stored(keys), byKey) })
 	if err := c.store.PutMany(c.ctx, accepted); err != nil {
 		c.log.Error("storing fetched blocks", "blocks", len(accepted), "err", err)
 	}
