@@ -384,7 +384,8 @@ func (s *PackStore) roomFor(p *pack, need int64) error {
 	if err := unix.Statfs(s.dir, &fs); err != nil {
 		return nil
 	}
-	avail := int64(fs.Bavail) * int64(fs.Bsize)
+	// The copies land in the active pack, first in its reserve.
+	avail := int64(fs.Bavail)*int64(fs.Bsize) + s.reserved()
 	if want := need + copyMargin; avail < want {
 		return fmt.Errorf("compacting pack %s: copying its live blocks out needs %d bytes of free space and the disk has %d; free %d bytes and run the compaction (repo gc) again: %w",
 			packName(p.num), want, avail, want-avail, syscall.ENOSPC)

@@ -293,10 +293,13 @@ func (s *PackStore) loadPack(num uint32, last bool) error {
 		p.size = res.end
 		res.bad = nil
 	}
+	// A scanned pack was the active one when the store last ran (or it
+	// was retired just before a crash): give back what a crash left
+	// reserved past its end.
+	s.releaseReserve(p)
 	if last && res.bad == nil {
 		p.entries = res.entries
 		s.active = p
-		s.releaseReserve(p) // what a crash left reserved past the end
 		return nil
 	}
 	if res.bad != nil {

@@ -16,7 +16,8 @@ import (
 // large file stores every block it receives, so the active pack keeps
 // space reserved ahead of its end. The reservation doubles with the
 // pack, from reserveMin up to the pack size, so a small repository holds
-// at most reserveMin more than its data, and it is given back (a same-size
+// at most reserveMin more than its data (a large one at most its active
+// pack's size again, up to half the pack size), and it is given back (a same-size
 // ftruncate frees what lies past the end) when the pack is retired or the
 // store closes, and at open for a reservation a crash left behind.
 // The file's size, and so the pack format, never changes.
@@ -24,9 +25,10 @@ import (
 // reserveMin is the first reservation of a pack, and the least one.
 const reserveMin = 4 << 20
 
-// reserveFreeMargin is the free space a reservation leaves at least, so
-// that space held ahead never makes another write (an index, the
-// datastore) fail on a nearly full disk.
+// reserveFreeMargin is the free space a reservation leaves at least: no
+// space is reserved on a nearly full disk, where what is held ahead could
+// make another write (an index, the datastore) fail. (Compaction counts
+// the reserve as room for its copies, which land there.)
 const reserveFreeMargin = 256 << 20
 
 // reservesSpace reports whether the file system holding dir is one where
@@ -59,12 +61,19 @@ func (s *PackStore) reserve(p *pack, end int64) {
 		return
 	}
 	err := unix.Fallocate(int(p.f.Fd()), unix.FALLOC_FL_KEEP_SIZE, from, to-from)
-	switch {
-	case err == nil:
-		p.reservedTo = to
-	case errors.Is(err, unix.EOPNOTSUPP) || errors.Is(err, unix.ENOSYS):
+	if errors.Is(err, unix.EOPNOTSUPP) || errors.Is(err, unix.ENOSYS) {
 		s.reserving = false
+		return
 	}
+	// Also after another error (ENOSPC, EDQUOT): the file system may have
+	// allocated part of the range, which releaseReserve then gives back;
+	// and this step is not tried again.
+	p.reservedTo = to
+}
+
+// reserved is the space held ahead of the active pack's end (wmu held).
+func (s *PackStore) reserved() int64 {
+	return max(0, s.active.reservedTo-s.active.size)
 }
 
 // releaseReserve gives back the space reserved past p's end (wmu held, or

@@ -4,6 +4,7 @@ import (
 	"context"
 	"net"
 	"sync"
+	"sync/atomic"
 
 	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/peer"
@@ -85,6 +86,9 @@ func (c *gatheredConn) Write(b []byte) (int, error) {
 	}
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
+	if err := c.g.failed(); err != nil {
+		return 0, err
+	}
 	c.g.begin(len(b) + (len(b)/maxRecordPayload+1)*recordOverhead)
 	n, err := c.SecureConn.Write(b)
 	if ferr := c.g.end(); ferr != nil {
@@ -95,6 +99,19 @@ func (c *gatheredConn) Write(b []byte) (int, error) {
 	return n, err
 }
 
+// Close closes the connection. crypto/tls skips its close alert and closes
+// the socket at once when a Write is in flight (the write may be blocked on
+// a peer that stopped reading); a gathered Write is in flight until its
+// records are written, after TLS's Write has returned, so Close does the
+// same for it. Otherwise the alert would wait for the blocked write, and
+// Close with it, for TLS's 5-second alert deadline.
+func (c *gatheredConn) Close() error {
+	if c.g.gathering.Load() {
+		c.g.Conn.Close()
+	}
+	return c.SecureConn.Close()
+}
+
 // gatherConn is the TCP connection under TLS. Between begin and end the
 // records TLS writes are kept in a buffer, which end writes in one go;
 // otherwise writes pass straight through. mu is held across writes to the
@@ -103,18 +120,39 @@ func (c *gatheredConn) Write(b []byte) (int, error) {
 type gatherConn struct {
 	net.Conn
 
-	mu  sync.Mutex // guards buf; serialises writes to Conn
+	gathering atomic.Bool // from begin to end: a gathered Write is in flight
+
+	mu  sync.Mutex // guards buf and err; serialises writes to Conn
 	buf *[]byte    // gathered records; nil when not gathering
+	// err is the first failed write to Conn. TLS does not see a failed
+	// gathered write (its records were taken), and after one the stream
+	// ends in part of a record, so every later write fails with it, as
+	// crypto/tls makes its own write errors permanent.
+	err error
 }
 
 func (g *gatherConn) Write(b []byte) (int, error) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
+	if g.err != nil {
+		return 0, g.err
+	}
 	if g.buf != nil {
 		*g.buf = append(*g.buf, b...)
 		return len(b), nil
 	}
-	return g.Conn.Write(b)
+	n, err := g.Conn.Write(b)
+	if err != nil {
+		g.err = err
+	}
+	return n, err
+}
+
+// failed returns the error that broke the connection, if any.
+func (g *gatherConn) failed() error {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.err
 }
 
 // begin starts gathering, into a buffer of at least size bytes.
@@ -123,6 +161,7 @@ func (g *gatherConn) begin(size int) {
 	if cap(*b) < size {
 		*b = make([]byte, 0, size)
 	}
+	g.gathering.Store(true)
 	g.mu.Lock()
 	g.buf = b
 	g.mu.Unlock()
@@ -132,11 +171,14 @@ func (g *gatherConn) begin(size int) {
 func (g *gatherConn) end() error {
 	g.mu.Lock()
 	defer g.mu.Unlock()
+	defer g.gathering.Store(false)
 	b := g.buf
 	g.buf = nil
-	var err error
-	if len(*b) > 0 {
-		_, err = g.Conn.Write(*b)
+	err := g.err
+	if err == nil && len(*b) > 0 {
+		if _, err = g.Conn.Write(*b); err != nil {
+			g.err = err
+		}
 	}
 	if cap(*b) <= 1<<20 { // an unusually large Write's buffer is not kept
 		*b = (*b)[:0]

@@ -21,15 +21,38 @@ import (
 	"node/internal/testutil"
 )
 
-// countingConn counts the writes that reach a TCP connection.
+// countingConn counts the writes that reach a TCP connection. Told to,
+// it fails one write, or stalls writes until it is closed (a peer that
+// stopped reading).
 type countingConn struct {
 	net.Conn
 	writes atomic.Int64
+
+	failNext  atomic.Bool
+	stall     atomic.Bool
+	stalled   chan struct{} // closed when a write has stalled
+	closed    chan struct{}
+	closeOnce sync.Once
 }
+
+var errInjected = errors.New("injected write failure")
 
 func (c *countingConn) Write(b []byte) (int, error) {
 	c.writes.Add(1)
+	if c.failNext.CompareAndSwap(true, false) {
+		return 0, errInjected
+	}
+	if c.stall.Load() {
+		close(c.stalled)
+		<-c.closed
+		return 0, net.ErrClosed
+	}
 	return c.Conn.Write(b)
+}
+
+func (c *countingConn) Close() error {
+	c.closeOnce.Do(func() { close(c.closed) })
+	return c.Conn.Close()
 }
 
 type transportFunc func(t *testing.T, key crypto.PrivKey) sec.SecureTransport
@@ -91,7 +114,7 @@ func securedPair(t *testing.T, newTransport transportFunc) (client, server sec.S
 	if err != nil {
 		t.Fatal(err)
 	}
-	counted = &countingConn{Conn: raw}
+	counted = &countingConn{Conn: raw, stalled: make(chan struct{}), closed: make(chan struct{})}
 	client, err = newTransport(t, ck).SecureOutbound(ctx, counted, serverID)
 	if err != nil {
 		t.Fatal(err)
@@ -213,5 +236,47 @@ func TestGatheredWriteReportsAFailedConnection(t *testing.T) {
 	}
 	if n != 0 {
 		t.Errorf("Write reported %d bytes written", n)
+	}
+}
+
+// A gathered Write that failed leaves part of a record on the wire: every
+// later write fails too, small ones included, as with crypto/tls's own
+// write errors. (Otherwise the peer would read on into garbage.)
+func TestGatheredWriteFailureIsPermanent(t *testing.T) {
+	client, _, counted := securedPair(t, gathering)
+	counted.failNext.Store(true)
+	if _, err := client.Write(testutil.RandomBytes(4, 64<<10)); !errors.Is(err, errInjected) {
+		t.Fatalf("gathered Write = %v, want the injected failure", err)
+	}
+	if _, err := client.Write([]byte("hello")); !errors.Is(err, errInjected) {
+		t.Errorf("a later small Write = %v, want the same failure", err)
+	}
+	if _, err := client.Write(testutil.RandomBytes(5, 64<<10)); !errors.Is(err, errInjected) {
+		t.Errorf("a later large Write = %v, want the same failure", err)
+	}
+}
+
+// Close does not wait for a gathered Write stuck on a peer that stopped
+// reading: like crypto/tls with a Write in flight, it closes the socket,
+// which ends the Write. (Waiting, the close alert would queue behind the
+// stuck write.)
+func TestCloseEndsAStuckGatheredWrite(t *testing.T) {
+	client, _, counted := securedPair(t, gathering)
+	counted.stall.Store(true)
+	wrote := make(chan error, 1)
+	go func() {
+		_, err := client.Write(testutil.RandomBytes(6, 64<<10))
+		wrote <- err
+	}()
+	<-counted.stalled // the records are being written, and stuck
+	closed := make(chan error, 1)
+	go func() { closed <- client.Close() }()
+	select {
+	case <-closed:
+	case <-time.After(3 * time.Second): // crypto/tls's alert deadline is 5 s
+		t.Fatal("Close waited for the stuck write")
+	}
+	if err := <-wrote; err == nil {
+		t.Error("the stuck Write reported success after Close")
 	}
 }
