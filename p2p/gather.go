@@ -54,17 +54,18 @@ func newGatheringTLS(id protocol.ID, key crypto.PrivKey, muxers []tptu.StreamMux
 type gatheringTLS struct{ sec.SecureTransport }
 
 func (t *gatheringTLS) SecureInbound(ctx context.Context, insecure net.Conn, p peer.ID) (sec.SecureConn, error) {
-	g := &gatherConn{Conn: insecure}
-	c, err := t.SecureTransport.SecureInbound(ctx, g, p)
-	if err != nil {
-		return nil, err
-	}
-	return &gatheredConn{SecureConn: c, g: g}, nil
+	return gathered(insecure, func(c net.Conn) (sec.SecureConn, error) { return t.SecureTransport.SecureInbound(ctx, c, p) })
 }
 
 func (t *gatheringTLS) SecureOutbound(ctx context.Context, insecure net.Conn, p peer.ID) (sec.SecureConn, error) {
+	return gathered(insecure, func(c net.Conn) (sec.SecureConn, error) { return t.SecureTransport.SecureOutbound(ctx, c, p) })
+}
+
+// gathered runs a TLS handshake over insecure with a gatherConn between
+// them, and returns the connection that gathers large writes.
+func gathered(insecure net.Conn, handshake func(net.Conn) (sec.SecureConn, error)) (sec.SecureConn, error) {
 	g := &gatherConn{Conn: insecure}
-	c, err := t.SecureTransport.SecureOutbound(ctx, g, p)
+	c, err := handshake(g)
 	if err != nil {
 		return nil, err
 	}
