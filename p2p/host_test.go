@@ -8,10 +8,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/libp2p/go-libp2p"
 	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
+	libp2ptls "github.com/libp2p/go-libp2p/p2p/security/tls"
 
 	"node/internal/testutil"
 	"node/p2p"
@@ -92,5 +94,59 @@ func TestStreamWindowIsGrantedAtOnce(t *testing.T) {
 		}
 	case <-ctx.Done():
 		t.Fatal("the reader never finished")
+	}
+}
+
+// Our host's TLS (records of a large write gathered into one system call)
+// is plain libp2p TLS on the wire: a stock go-libp2p host that speaks only
+// TLS exchanges megabytes with it both ways, byte for byte.
+func TestGatheringTLSTalksToStockLibp2p(t *testing.T) {
+	ours := newHost(t)
+	stock, err := libp2p.New(libp2p.ListenAddrStrings("/ip4/127.0.0.1/tcp/0"),
+		libp2p.Security(libp2ptls.ID, libp2ptls.New))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { stock.Close() })
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+
+	const proto = "/node-test/echo/1.0.0"
+	echo := func(s network.Stream) {
+		defer s.Close()
+		io.Copy(s, s)
+	}
+	ours.SetStreamHandler(proto, echo)
+	stock.SetStreamHandler(proto, echo)
+	if err := ours.Connect(ctx, peer.AddrInfo{ID: stock.ID(), Addrs: stock.Addrs()}); err != nil {
+		t.Fatal(err)
+	}
+	for i, dir := range []struct{ from, to host.Host }{{ours, stock}, {stock, ours}} {
+		s, err := dir.from.NewStream(ctx, dir.to.ID(), proto)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if sec := s.Conn().ConnState().Security; sec != libp2ptls.ID {
+			t.Fatalf("the connection uses %q, want %q", sec, libp2ptls.ID)
+		}
+		payload := testutil.RandomBytes(uint64(10+i), 3<<20+12345)
+		written := make(chan error, 1)
+		go func() {
+			_, err := s.Write(payload)
+			if err == nil {
+				err = s.CloseWrite()
+			}
+			written <- err
+		}()
+		got, err := io.ReadAll(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := <-written; err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(got, payload) {
+			t.Fatalf("stream %d: echoed %d bytes, not the %d written", i, len(got), len(payload))
+		}
 	}
 }
