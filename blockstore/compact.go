@@ -218,13 +218,12 @@ func (s *PackStore) trimPack(p *pack) (removed, cut bool, err error) {
 		return false, false, nil
 	}
 	path := filepath.Join(s.dir, packName(p.num))
-	if err := p.f.Truncate(end); err != nil {
+	if err := p.truncate(end); err != nil {
 		return false, false, fmt.Errorf("cutting the dead tail off %s: %w", path, err)
 	}
 	s.mu.Lock()
 	p.size = end
 	s.mu.Unlock()
-	p.reservedTo = end // the truncate freed any reserve too
 	if !sealed {
 		p.entries = entries[:i:i]
 	}

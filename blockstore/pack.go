@@ -257,6 +257,10 @@ func (s *PackStore) loadPack(num uint32, last bool) error {
 	} else if !errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("reading pack index: %w", err)
 	}
+	// A pack without a good index may have been the active one: space
+	// allocated past its end is then a reserve a crash left behind (or
+	// the last block's rounding), which releaseReserve below gives back.
+	p.reservedTo = max(p.size, allocated(st))
 	res, err := scanPack(f, p.size, num)
 	if err != nil {
 		return fmt.Errorf("scanning %s: %w; the file is not a readable pack (move it aside to open the store)", path, err)
@@ -284,7 +288,7 @@ func (s *PackStore) loadPack(num uint32, last bool) error {
 			}
 			res.end = packHeaderLen
 		}
-		if err := f.Truncate(res.end); err != nil {
+		if err := p.truncate(res.end); err != nil {
 			return fmt.Errorf("cutting torn tail of %s: %w", path, err)
 		}
 		if err := unix.Fdatasync(int(f.Fd())); err != nil {
@@ -696,8 +700,7 @@ func (s *PackStore) appendChunk(recs []record) error {
 	if err := pwritevAll(int(p.f.Fd()), s.iovs, p.size); err != nil {
 		// Cut off whatever part of the chunk reached the file, so no
 		// partial record stays behind the next one.
-		p.reservedTo = p.size // the truncate frees the reserve too
-		if terr := p.f.Truncate(p.size); terr != nil {
+		if terr := p.truncate(p.size); terr != nil {
 			s.broken = fmt.Errorf("write failed (%v) and cutting the partial write failed: %w", err, terr)
 		}
 		clear(s.iovs)

@@ -12,6 +12,8 @@ import (
 	"github.com/libp2p/go-libp2p/core/sec"
 	tptu "github.com/libp2p/go-libp2p/p2p/net/upgrader"
 	libp2ptls "github.com/libp2p/go-libp2p/p2p/security/tls"
+
+	"node/internal/bufpool"
 )
 
 // TLS carries at most 16 KiB of data in a record, and crypto/tls writes
@@ -35,10 +37,8 @@ const recordOverhead = 5 + 1 + 16
 
 // gatherBuffers hold the records of one gathered Write: a 64 KiB yamux
 // frame, the largest that yamux writes, fits in the 64 KiB + 4 KiB class.
-var gatherBuffers = sync.Pool{New: func() any {
-	b := make([]byte, 0, 68<<10)
-	return &b
-}}
+// A larger Write gets a buffer of its own, which is not kept.
+var gatherBuffers = bufpool.New(68 << 10)
 
 // newGatheringTLS is libp2p's TLS transport (same protocol ID, same
 // handshake) whose connections gather the records of each large Write.
@@ -87,10 +87,9 @@ func (c *gatheredConn) Write(b []byte) (int, error) {
 	}
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
-	if err := c.g.failed(); err != nil {
+	if err := c.g.begin(len(b) + (len(b)/maxRecordPayload+1)*recordOverhead); err != nil {
 		return 0, err
 	}
-	c.g.begin(len(b) + (len(b)/maxRecordPayload+1)*recordOverhead)
 	n, err := c.SecureConn.Write(b)
 	if ferr := c.g.end(); ferr != nil {
 		// TLS made its records but they did not all reach the
@@ -149,23 +148,22 @@ func (g *gatherConn) Write(b []byte) (int, error) {
 	return n, err
 }
 
-// failed returns the error that broke the connection, if any.
-func (g *gatherConn) failed() error {
+// begin starts gathering, into a buffer of at least size bytes, unless
+// the connection is already broken: then it returns why.
+func (g *gatherConn) begin(size int) error {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	return g.err
-}
-
-// begin starts gathering, into a buffer of at least size bytes.
-func (g *gatherConn) begin(size int) {
-	b := gatherBuffers.Get().(*[]byte)
-	if cap(*b) < size {
-		*b = make([]byte, 0, size)
+	if g.err != nil {
+		return g.err
+	}
+	b := gatherBuffers.Get(size)
+	if b == nil {
+		own := make([]byte, 0, size)
+		b = &own
 	}
 	g.gathering.Store(true)
-	g.mu.Lock()
 	g.buf = b
-	g.mu.Unlock()
+	return nil
 }
 
 // end writes what was gathered to the connection and stops gathering.
@@ -181,9 +179,6 @@ func (g *gatherConn) end() error {
 			g.err = err
 		}
 	}
-	if cap(*b) <= 1<<20 { // an unusually large Write's buffer is not kept
-		*b = (*b)[:0]
-		gatherBuffers.Put(b)
-	}
+	gatherBuffers.Put(b) // keeps only buffers of its class
 	return err
 }
