@@ -127,9 +127,10 @@ func securedPair(t *testing.T, newTransport transportFunc) (client, server sec.S
 	return client, a.c, counted
 }
 
-// A 64 KiB write (a yamux frame) is many TLS records; they reach the TCP
-// connection in one write, and the peer reads the same bytes. Plain
-// crypto/tls writes each record on its own, which is what gathering saves.
+// A write of a whole yamux frame (MaxFrame) is many TLS records; they
+// reach the TCP connection in one write, and the peer reads the same
+// bytes. Plain crypto/tls writes each record on its own, which is what
+// gathering saves.
 func TestGatheredWriteIsOneSystemCall(t *testing.T) {
 	for _, tc := range []struct {
 		name       string
@@ -138,13 +139,13 @@ func TestGatheredWriteIsOneSystemCall(t *testing.T) {
 		want       string
 	}{
 		{"gathering", gathering, func(n int64) bool { return n == 1 }, "1"},
-		{"plain crypto/tls", plainTLS, func(n int64) bool { return n >= 4 }, "at least 4"},
+		{"plain crypto/tls", plainTLS, func(n int64) bool { return n >= MaxFrame/maxRecordPayload }, fmt.Sprintf("at least %d", MaxFrame/maxRecordPayload)},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			client, server, counted := securedPair(t, tc.transport)
 			// Past TLS's first 128 KiB, whose records are kept small.
 			warmUp := testutil.RandomBytes(1, 256<<10)
-			frame := testutil.RandomBytes(2, 64<<10)
+			frame := testutil.RandomBytes(2, MaxFrame)
 			got := make(chan []byte, 1)
 			go func() {
 				b := make([]byte, len(warmUp)+len(frame))
@@ -161,7 +162,7 @@ func TestGatheredWriteIsOneSystemCall(t *testing.T) {
 				t.Fatalf("Write = %d, %v", n, err)
 			}
 			if w := counted.writes.Load() - before; !tc.wantWrites(w) {
-				t.Errorf("a 64 KiB Write made %d writes to the TCP connection, want %s", w, tc.want)
+				t.Errorf("a %d KiB Write made %d writes to the TCP connection, want %s", MaxFrame>>10, w, tc.want)
 			}
 			if b := <-got; !bytes.Equal(b, append(warmUp, frame...)) {
 				t.Error("the peer read other bytes than were written")
@@ -279,4 +280,120 @@ func TestCloseEndsAStuckGatheredWrite(t *testing.T) {
 	if err := <-wrote; err == nil {
 		t.Error("the stuck Write reported success after Close")
 	}
+}
+
+// sourceConn is the read side of a connection with data waiting in it: a
+// read gets what it asks for, up to perRead bytes (what one read finds in
+// the socket), and the last bytes come with end. It records the size of
+// every read it was given.
+type sourceConn struct {
+	net.Conn
+	data    []byte
+	perRead int
+	end     error
+	asked   []int
+}
+
+func (c *sourceConn) Read(p []byte) (int, error) {
+	c.asked = append(c.asked, len(p))
+	n := copy(p, c.data[:min(len(c.data), c.perRead)])
+	c.data = c.data[n:]
+	if len(c.data) == 0 {
+		return n, c.end
+	}
+	return n, nil
+}
+
+// readLikeTLS reads c to its end the way crypto/tls does: a record header,
+// then the record, 16 KiB and a little at a time.
+func readLikeTLS(t *testing.T, g *gatherConn) ([]byte, error) {
+	t.Helper()
+	var got []byte
+	buf := make([]byte, maxRecordPayload+recordOverhead)
+	for {
+		n, err := g.Read(buf)
+		got = append(got, buf[:n]...)
+		if err != nil {
+			return got, err
+		}
+	}
+}
+
+// While records stream in, one read from the connection brings many of
+// them, where crypto/tls alone reads each on its own; the bytes are the
+// same, and the error that came with the last of them comes after them.
+func TestReadAheadTakesManyRecordsPerRead(t *testing.T) {
+	data := testutil.RandomBytes(7, 1<<20)
+	src := &sourceConn{data: data, perRead: len(data), end: io.EOF}
+	g := &gatherConn{Conn: src}
+	got, err := readLikeTLS(t, g)
+	if err != io.EOF {
+		t.Fatalf("read ended with %v, want io.EOF", err)
+	}
+	if !bytes.Equal(got, data) {
+		t.Fatal("read other bytes than the connection had")
+	}
+	// One direct read shows the records are streaming; then 256 KiB at
+	// a time. TLS alone would have read 64 times.
+	if want := 1 + len(data)/readAhead; len(src.asked) > want+1 {
+		t.Errorf("1 MiB took %d reads from the connection (sizes %v), want at most %d", len(src.asked), src.asked, want+1)
+	}
+	if g.ahead != nil {
+		t.Error("a buffer is still held after everything was read")
+	}
+}
+
+// When the connection has no more waiting than a read asked for, the
+// stream has paused: the next read goes straight into the caller's buffer,
+// so a connection waiting for its peer holds no read-ahead buffer.
+func TestReadAheadStopsWhenTheStreamPauses(t *testing.T) {
+	data := testutil.RandomBytes(8, 600<<10)
+	src := &sourceConn{data: data, perRead: 100 << 10, end: io.EOF}
+	g := &gatherConn{Conn: src}
+	got, err := readLikeTLS(t, g)
+	if err != io.EOF || !bytes.Equal(got, data) {
+		t.Fatalf("read %d bytes ending in %v; want the %d bytes and io.EOF", len(got), err, len(data))
+	}
+	// Each read ahead finds only 100 KiB: the read after it is direct.
+	for i := 1; i < len(src.asked); i++ {
+		if src.asked[i-1] == readAhead && src.asked[i] == readAhead {
+			t.Fatalf("read ahead again after a read ahead found less than it asked for: sizes %v", src.asked)
+		}
+	}
+	if g.ahead != nil {
+		t.Error("a buffer is still held after everything was read")
+	}
+}
+
+// A read ahead that fails with nothing read takes no buffer with it.
+func TestReadAheadFailureHoldsNoBuffer(t *testing.T) {
+	src := &sourceConn{data: testutil.RandomBytes(9, 2*(maxRecordPayload+recordOverhead)), perRead: 1 << 20, end: net.ErrClosed}
+	g := &gatherConn{Conn: src}
+	buf := make([]byte, maxRecordPayload+recordOverhead)
+	if _, err := g.Read(buf); err != nil { // direct, fills buf
+		t.Fatal(err)
+	}
+	if _, err := g.Read(buf); !errors.Is(err, net.ErrClosed) { // ahead, brings the rest and the error
+		t.Fatalf("second read: %v, want net.ErrClosed with the last bytes", err)
+	}
+	if n, err := g.Read(buf); n != 0 || err == nil {
+		t.Fatalf("read after the end = %d, %v", n, err)
+	}
+	if g.ahead != nil {
+		t.Error("a failed read left a buffer held")
+	}
+}
+
+// yamux here sends a whole 256 KiB block in one frame, and the records of
+// such a frame fit a pooled gather buffer (a larger one would be allocated
+// for every write).
+func TestMuxerFramesFitTheGatherBuffers(t *testing.T) {
+	if body := muxer().MaxMessageSize - yamuxHeaderSize; body < MaxFrame {
+		t.Errorf("yamux frames carry %d bytes, want at least MaxFrame (%d)", body, MaxFrame)
+	}
+	b := gatherBuffers.Get(MaxFrame + (MaxFrame/maxRecordPayload+1)*recordOverhead)
+	if b == nil {
+		t.Fatal("the records of a MaxFrame write do not fit a pooled gather buffer")
+	}
+	gatherBuffers.Put(b)
 }

@@ -84,13 +84,29 @@ func NewHost(cfg Config) (host.Host, error) {
 // within the noise of it) at a quarter of the exposure per stream.
 const StreamWindow = 4 << 20
 
-// muxer is libp2p's yamux with the receive window StreamWindow.
+// MaxFrame is the most data yamux puts in one frame here, against
+// go-yamux's default of 64 KiB: a 256 KiB block goes out as one frame, so
+// one gathered TLS write (gather.go) and one system call, not four. On
+// loopback a write costs the sender a fixed part (the receiver's TCP
+// processing and wake-up) on top of the bytes: sending 1 GiB in writes of
+// 256 KiB took about 20% less CPU than in writes of 64 KiB. A frame is
+// never larger than the window the peer grants, so peers with the
+// protocol's 256 KiB windows get frames they accept.
+const MaxFrame = 256 << 10
+
+// muxer is libp2p's yamux with the receive window StreamWindow and frames
+// of up to MaxFrame.
 func muxer() *yamux.Transport {
 	t := *yamux.DefaultTransport
 	t.InitialStreamWindowSize = StreamWindow
 	t.MaxStreamWindowSize = max(t.MaxStreamWindowSize, StreamWindow)
+	t.MaxMessageSize = MaxFrame + yamuxHeaderSize
 	return &t
 }
+
+// yamuxHeaderSize is the size of a yamux frame header, which go-yamux
+// counts in MaxMessageSize.
+const yamuxHeaderSize = 12
 
 // ParsePeers parses multiaddrs ending in /p2p/<peer ID> (Bootstrap entries,
 // `node swarm connect` arguments) into address infos, merging addresses of

@@ -150,3 +150,4 @@ func TestGatheringTLSTalksToStockLibp2p(t *testing.T) {
 		}
 	}
 }
+
