@@ -150,4 +150,3 @@ func TestGatheringTLSTalksToStockLibp2p(t *testing.T) {
 		}
 	}
 }
-
