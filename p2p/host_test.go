@@ -19,7 +19,7 @@ import (
 	"node/p2p"
 )
 
-func newHost(t *testing.T) host.Host {
+func newHost(t testing.TB) host.Host {
 	t.Helper()
 	sk, _, err := crypto.GenerateEd25519Key(nil)
 	if err != nil {
@@ -149,4 +149,45 @@ func TestGatheringTLSTalksToStockLibp2p(t *testing.T) {
 			t.Fatalf("stream %d: echoed %d bytes, not the %d written", i, len(got), len(payload))
 		}
 	}
+}
+
+// BenchmarkStreamOverLoopback sends 256 KiB writes (blocks) over one
+// stream between two of our hosts on loopback (TCP, TLS, yamux) and
+// reports the CPU the process spent per GiB, both ends together: what the
+// transport costs the exchange.
+//
+//	go test -run '^$' -bench StreamOverLoopback -benchtime 4096x ./p2p
+func BenchmarkStreamOverLoopback(b *testing.B) {
+	a, z := newHost(b), newHost(b)
+	const proto = "/bench/stream"
+	const chunk = 256 << 10
+	done := make(chan int64, 1)
+	z.SetStreamHandler(proto, func(s network.Stream) {
+		n, _ := io.CopyBuffer(io.Discard, struct{ io.Reader }{s}, make([]byte, chunk))
+		s.Close()
+		done <- n
+	})
+	ctx := context.Background()
+	if err := a.Connect(ctx, peer.AddrInfo{ID: z.ID(), Addrs: z.Addrs()}); err != nil {
+		b.Fatal(err)
+	}
+	s, err := a.NewStream(ctx, z.ID(), proto)
+	if err != nil {
+		b.Fatal(err)
+	}
+	data := testutil.RandomBytes(1, chunk)
+	b.SetBytes(chunk)
+	cpu0 := testutil.ProcessCPU()
+	b.ResetTimer()
+	for range b.N {
+		if _, err := s.Write(data); err != nil {
+			b.Fatal(err)
+		}
+	}
+	s.CloseWrite()
+	if n := <-done; n != int64(b.N)*chunk {
+		b.Fatalf("the reader got %d bytes, want %d", n, int64(b.N)*chunk)
+	}
+	b.StopTimer()
+	b.ReportMetric((testutil.ProcessCPU()-cpu0).Seconds()/float64(int64(b.N)*chunk)*(1<<30), "cpu-s/GiB")
 }
