@@ -36,23 +36,10 @@ const maxRecordPayload = 16 << 10
 const recordOverhead = 5 + 1 + 16
 
 // gatherBuffers hold the records of one gathered Write: a yamux frame of
-// up to MaxFrame (a 256 KiB block in one frame) fits in the 260 KiB class,
-// one of yamux's default 64 KiB in the 68 KiB class. A larger Write gets a
+// up to MaxFrame fits in the 260 KiB class, one of go-yamux's default
+// 64 KiB in the 68 KiB class. A larger Write gets a
 // buffer of its own, which is not kept.
 var gatherBuffers = bufpool.New(68<<10, 260<<10)
-
-// readAhead is how much one read from the TCP connection may bring when
-// a stream of records is arriving. crypto/tls asks the connection for one
-// record at a time (at most 16 KiB and a header), which is a read system
-// call per record; reading up to 256 KiB at once and handing TLS its
-// records from there costs a copy of the bytes but a sixteenth of the
-// calls: receiving 1 GiB over loopback took about a third less CPU.
-const readAhead = 256 << 10
-
-// readBuffers hold bytes read ahead that TLS has not taken yet. A
-// connection holds one only while such bytes wait, so idle connections
-// cost nothing.
-var readBuffers = bufpool.New(readAhead)
 
 // newGatheringTLS is libp2p's TLS transport (same protocol ID, same
 // handshake) whose connections gather the records of each large Write.
@@ -143,49 +130,6 @@ type gatherConn struct {
 	// ends in part of a record, so every later write fails with it, as
 	// crypto/tls makes its own write errors permanent.
 	err error
-
-	// The read side, used by one reader at a time (crypto/tls reads under
-	// its input lock), so it has no lock of its own.
-	ahead     *[]byte // bytes read ahead, from aheadOff on; nil when none wait
-	aheadOff  int
-	aheadErr  error // what the read that brought ahead's bytes returned too
-	streaming bool  // the last read filled what it was given: more is waiting
-}
-
-// Read hands out bytes read ahead first. Without any, it reads into p
-// itself unless the last read filled its buffer, a sign that records are
-// streaming in: then it reads up to readAhead bytes at once. A buffer is
-// taken only for such a read, so a connection holds one while blocked in
-// a read only when the last bytes that came ended exactly at a buffer's
-// end.
-func (g *gatherConn) Read(p []byte) (int, error) {
-	if g.ahead != nil {
-		n := copy(p, (*g.ahead)[g.aheadOff:])
-		g.aheadOff += n
-		if g.aheadOff < len(*g.ahead) {
-			return n, nil
-		}
-		readBuffers.Put(g.ahead)
-		g.ahead = nil
-		err := g.aheadErr
-		g.aheadErr = nil
-		return n, err
-	}
-	if !g.streaming || len(p) >= readAhead {
-		n, err := g.Conn.Read(p)
-		g.streaming = err == nil && n > 0 && n == len(p)
-		return n, err
-	}
-	b := readBuffers.Get(readAhead)
-	n, err := g.Conn.Read((*b)[:readAhead])
-	g.streaming = err == nil && n == readAhead
-	if n == 0 {
-		readBuffers.Put(b)
-		return 0, err
-	}
-	*b = (*b)[:n]
-	g.ahead, g.aheadOff, g.aheadErr = b, 0, err
-	return g.Read(p)
 }
 
 func (g *gatherConn) Write(b []byte) (int, error) {

@@ -282,118 +282,13 @@ func TestCloseEndsAStuckGatheredWrite(t *testing.T) {
 	}
 }
 
-// sourceConn is the read side of a connection with data waiting in it: a
-// read gets what it asks for, up to perRead bytes (what one read finds in
-// the socket), and the last bytes come with end. It records the size of
-// every read it was given.
-type sourceConn struct {
-	net.Conn
-	data    []byte
-	perRead int
-	end     error
-	asked   []int
-}
-
-func (c *sourceConn) Read(p []byte) (int, error) {
-	c.asked = append(c.asked, len(p))
-	n := copy(p, c.data[:min(len(c.data), c.perRead)])
-	c.data = c.data[n:]
-	if len(c.data) == 0 {
-		return n, c.end
-	}
-	return n, nil
-}
-
-// readLikeTLS reads c to its end the way crypto/tls does: a record header,
-// then the record, 16 KiB and a little at a time.
-func readLikeTLS(t *testing.T, g *gatherConn) ([]byte, error) {
-	t.Helper()
-	var got []byte
-	buf := make([]byte, maxRecordPayload+recordOverhead)
-	for {
-		n, err := g.Read(buf)
-		got = append(got, buf[:n]...)
-		if err != nil {
-			return got, err
-		}
-	}
-}
-
-// While records stream in, one read from the connection brings many of
-// them, where crypto/tls alone reads each on its own; the bytes are the
-// same, and the error that came with the last of them comes after them.
-func TestReadAheadTakesManyRecordsPerRead(t *testing.T) {
-	data := testutil.RandomBytes(7, 1<<20)
-	src := &sourceConn{data: data, perRead: len(data), end: io.EOF}
-	g := &gatherConn{Conn: src}
-	got, err := readLikeTLS(t, g)
-	if err != io.EOF {
-		t.Fatalf("read ended with %v, want io.EOF", err)
-	}
-	if !bytes.Equal(got, data) {
-		t.Fatal("read other bytes than the connection had")
-	}
-	// One direct read shows the records are streaming; then 256 KiB at
-	// a time. TLS alone would have read 64 times.
-	if want := 1 + len(data)/readAhead; len(src.asked) > want+1 {
-		t.Errorf("1 MiB took %d reads from the connection (sizes %v), want at most %d", len(src.asked), src.asked, want+1)
-	}
-	if g.ahead != nil {
-		t.Error("a buffer is still held after everything was read")
-	}
-}
-
-// When the connection has no more waiting than a read asked for, the
-// stream has paused: the next read goes straight into the caller's buffer,
-// so a connection waiting for its peer holds no read-ahead buffer.
-func TestReadAheadStopsWhenTheStreamPauses(t *testing.T) {
-	data := testutil.RandomBytes(8, 600<<10)
-	src := &sourceConn{data: data, perRead: 100 << 10, end: io.EOF}
-	g := &gatherConn{Conn: src}
-	got, err := readLikeTLS(t, g)
-	if err != io.EOF || !bytes.Equal(got, data) {
-		t.Fatalf("read %d bytes ending in %v; want the %d bytes and io.EOF", len(got), err, len(data))
-	}
-	// Each read ahead finds only 100 KiB: the read after it is direct.
-	for i := 1; i < len(src.asked); i++ {
-		if src.asked[i-1] == readAhead && src.asked[i] == readAhead {
-			t.Fatalf("read ahead again after a read ahead found less than it asked for: sizes %v", src.asked)
-		}
-	}
-	if g.ahead != nil {
-		t.Error("a buffer is still held after everything was read")
-	}
-}
-
-// A read ahead that fails with nothing read takes no buffer with it.
-func TestReadAheadFailureHoldsNoBuffer(t *testing.T) {
-	src := &sourceConn{data: testutil.RandomBytes(9, 2*(maxRecordPayload+recordOverhead)), perRead: 1 << 20, end: net.ErrClosed}
-	g := &gatherConn{Conn: src}
-	buf := make([]byte, maxRecordPayload+recordOverhead)
-	if _, err := g.Read(buf); err != nil { // direct, fills buf
-		t.Fatal(err)
-	}
-	if _, err := g.Read(buf); !errors.Is(err, net.ErrClosed) { // ahead, brings the rest and the error
-		t.Fatalf("second read: %v, want net.ErrClosed with the last bytes", err)
-	}
-	if n, err := g.Read(buf); n != 0 || err == nil {
-		t.Fatalf("read after the end = %d, %v", n, err)
-	}
-	if g.ahead != nil {
-		t.Error("a failed read left a buffer held")
-	}
-}
-
-// yamux here sends a whole 256 KiB block in one frame, and the records of
-// such a frame fit a pooled gather buffer (a larger one would be allocated
-// for every write).
+// The records of yamux's largest frame fit a pooled gather buffer (a
+// larger frame would get a new buffer for every write).
 func TestMuxerFramesFitTheGatherBuffers(t *testing.T) {
-	if body := muxer().MaxMessageSize - yamuxHeaderSize; body < MaxFrame {
-		t.Errorf("yamux frames carry %d bytes, want at least MaxFrame (%d)", body, MaxFrame)
-	}
-	b := gatherBuffers.Get(MaxFrame + (MaxFrame/maxRecordPayload+1)*recordOverhead)
+	frame := int(muxer().MaxMessageSize)
+	b := gatherBuffers.Get(frame + (frame/maxRecordPayload+1)*recordOverhead)
 	if b == nil {
-		t.Fatal("the records of a MaxFrame write do not fit a pooled gather buffer")
+		t.Fatalf("the records of a %d-byte frame do not fit a pooled gather buffer", frame)
 	}
 	gatherBuffers.Put(b)
 }

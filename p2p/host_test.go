@@ -163,7 +163,7 @@ func BenchmarkStreamOverLoopback(b *testing.B) {
 	const chunk = 256 << 10
 	done := make(chan int64, 1)
 	z.SetStreamHandler(proto, func(s network.Stream) {
-		n, _ := io.CopyBuffer(io.Discard, struct{ io.Reader }{s}, make([]byte, chunk))
+		n, _ := io.CopyBuffer(struct{ io.Writer }{io.Discard}, struct{ io.Reader }{s}, make([]byte, chunk))
 		s.Close()
 		done <- n
 	})
