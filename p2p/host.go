@@ -100,7 +100,7 @@ const MaxFrame = 256 << 10
 // gives up on the connection: its default of 10 s scaled with the frame,
 // so the slowest link that keeps its connections while sending is the
 // same as with go-yamux's 64 KiB frames (about 13 KB/s).
-var writeTimeout = yamux.DefaultTransport.ConnectionWriteTimeout * (MaxFrame / (64 << 10))
+var writeTimeout = yamux.DefaultTransport.ConnectionWriteTimeout * time.Duration(MaxFrame/yamux.DefaultTransport.MaxMessageSize)
 
 // muxer is libp2p's yamux with the receive window StreamWindow and frames
 // of up to MaxFrame.
